@@ -1,0 +1,223 @@
+"""Frozen, validated settings for the whole pipeline.
+
+Settings come from defaults, optionally overridden by a TOML file (`--config FILE`) with the sections
+`[model]`, `[pricing]` and `[run]`. Every value is validated once, here; a bad key or value raises
+`ConfigError` with a one-line message naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_WAREHOUSE = Path("warehouse") / "pricing.duckdb"
+WAREHOUSE_ENV = "PRICING_WAREHOUSE"
+
+
+class ConfigError(ValueError):
+    """A user-caused configuration problem; its message is one line that says what to fix."""
+
+
+def _check(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"config key '{key}': {message}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The batched per-product LSTM forecaster.
+
+    Attributes:
+        horizon: days forecast from each origin (the pricing horizon), >= 1.
+        hidden_units: LSTM units per product.
+        segment_days: length of the training segments the history is cut into (state warms up
+            inside each segment; segments of all products train as one batch).
+        warmup_days: first days of each segment (after the first) excluded from the loss while
+            the state warms up.
+        epochs: maximum passes over the history.
+        learning_rate: Adam step size.
+        segments_per_batch: segments per gradient step (all products are in every step).
+        validation_days: most recent days held out for early stopping and the backtest.
+        patience: epochs without validation improvement before a product stops updating.
+        min_history_days: products with fewer observed days are cold-started, not trained.
+        seed: random seed for weight initialisation.
+    """
+
+    horizon: int = 14
+    hidden_units: int = 32
+    segment_days: int = 128
+    warmup_days: int = 14
+    epochs: int = 60
+    learning_rate: float = 0.02
+    segments_per_batch: int = 2
+    validation_days: int = 28
+    patience: int = 8
+    min_history_days: int = 90
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.horizon <= 90, "model.horizon", "must be between 1 and 90 days")
+        _check(1 <= self.hidden_units <= 512, "model.hidden_units", "must be between 1 and 512")
+        _check(self.segment_days >= 16, "model.segment_days", "must be at least 16")
+        _check(
+            0 <= self.warmup_days < self.segment_days,
+            "model.warmup_days",
+            "must be >= 0 and below model.segment_days",
+        )
+        _check(self.epochs >= 1, "model.epochs", "must be at least 1")
+        _check(0 < self.learning_rate < 1, "model.learning_rate", "must be in (0, 1)")
+        _check(self.segments_per_batch >= 1, "model.segments_per_batch", "must be at least 1")
+        _check(self.validation_days >= 0, "model.validation_days", "must be >= 0")
+        _check(self.patience >= 1, "model.patience", "must be at least 1")
+        _check(self.min_history_days >= 1, "model.min_history_days", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class PricingConfig:
+    """Business rules and the objective of the pricing engine.
+
+    Attributes:
+        max_change_up: largest price increase per run, as a fraction of the current price.
+        max_change_down: largest price decrease per run, as a fraction of the current price.
+        kvi_max_change: tighter limit (both ways) for key-value items (`is_kvi`).
+        margin_floor: the price must be at least unit_cost * (1 + margin_floor).
+        price_endings: allowed cent endings (e.g. 0.99); empty means any cent.
+        n_candidates: most candidate prices per product (the current price is always added).
+        min_change: relative changes smaller than this are not worth a relabel: keep the price.
+        default_min_price_factor: min_price = factor * current_price when a load gives none.
+        default_max_price_factor: max_price = factor * current_price when a load gives none.
+        objective: "profit" (default) or "revenue".
+    """
+
+    max_change_up: float = 0.10
+    max_change_down: float = 0.10
+    kvi_max_change: float = 0.05
+    margin_floor: float = 0.05
+    price_endings: tuple[float, ...] = (0.99,)
+    n_candidates: int = 25
+    min_change: float = 0.005
+    default_min_price_factor: float = 0.7
+    default_max_price_factor: float = 1.5
+    objective: str = "profit"
+
+    def __post_init__(self) -> None:
+        for key in ("max_change_up", "max_change_down", "kvi_max_change"):
+            value = getattr(self, key)
+            _check(0 <= value < 1, f"pricing.{key}", "must be a fraction in [0, 1)")
+        _check(-1 < self.margin_floor < 10, "pricing.margin_floor", "must be in (-1, 10)")
+        object.__setattr__(self, "price_endings", tuple(float(e) for e in self.price_endings))
+        _check(
+            all(0 <= e < 1 for e in self.price_endings),
+            "pricing.price_endings",
+            "each ending must be a cent fraction in [0, 1), e.g. 0.99",
+        )
+        _check(2 <= self.n_candidates <= 1000, "pricing.n_candidates", "must be in [2, 1000]")
+        _check(0 <= self.min_change < 1, "pricing.min_change", "must be in [0, 1)")
+        _check(
+            0 < self.default_min_price_factor <= 1,
+            "pricing.default_min_price_factor",
+            "must be in (0, 1]",
+        )
+        _check(self.default_max_price_factor >= 1, "pricing.default_max_price_factor", "must be >= 1")
+        _check(
+            self.objective in ("profit", "revenue"),
+            "pricing.objective",
+            "must be 'profit' or 'revenue'",
+        )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Orchestration settings.
+
+    Attributes:
+        shard_size: products per Prefect task (training and scoring shards).
+        max_model_age_days: models older than this are retrained by the nightly flow.
+    """
+
+    shard_size: int = 500
+    max_model_age_days: int = 7
+
+    def __post_init__(self) -> None:
+        _check(self.shard_size >= 1, "run.shard_size", "must be at least 1")
+        _check(self.max_model_age_days >= 0, "run.max_model_age_days", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs: where the warehouse is and how to model and price."""
+
+    warehouse: Path = DEFAULT_WAREHOUSE
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pricing: PricingConfig = field(default_factory=PricingConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    @property
+    def model_dir(self) -> Path:
+        """Folder holding model artefacts, next to the warehouse file."""
+        return self.warehouse.parent / "models"
+
+
+_SECTIONS = {"model": ModelConfig, "pricing": PricingConfig, "run": RunConfig}
+
+
+def _section(name: str, cls: type, values: Any) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"config key '{name}': must be a table like [{name}]")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(
+                f"config key '{name}.{key}': unknown key; known keys: {', '.join(sorted(known))}"
+            )
+        default = getattr(cls(), key)
+        expected = type(default)
+        if expected is tuple and isinstance(value, list):
+            continue
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            continue
+        if not isinstance(value, expected) or isinstance(value, bool) != isinstance(default, bool):
+            raise ConfigError(
+                f"config key '{name}.{key}': expected {expected.__name__}, got {value!r}"
+            )
+    return cls(**values)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    warehouse: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build validated settings from defaults, a TOML file and explicit overrides.
+
+    Args:
+        config_file: optional TOML file with [model], [pricing] and [run] tables.
+        warehouse: warehouse path; falls back to $PRICING_WAREHOUSE, then warehouse/pricing.duckdb.
+        **overrides: section objects (model=ModelConfig(...)) that replace the file's sections.
+
+    Raises:
+        ConfigError: the file is missing or malformed, or a key or value is invalid.
+    """
+    sections: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found: check the --config path")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        for name, values in raw.items():
+            if name not in _SECTIONS:
+                raise ConfigError(
+                    f"config key '{name}': unknown section; use [model], [pricing] or [run]"
+                )
+            sections[name] = _section(name, _SECTIONS[name], values)
+    sections.update(overrides)
+    if warehouse is None:
+        warehouse = Path(os.environ.get(WAREHOUSE_ENV, DEFAULT_WAREHOUSE))
+    return Settings(warehouse=Path(warehouse), **sections)
