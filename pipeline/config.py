@@ -44,6 +44,10 @@ class ModelConfig:
         validation_days: most recent days held out for early stopping and the backtest.
         patience: epochs without validation improvement before a product stops updating.
         min_history_days: products with fewer observed days are cold-started, not trained.
+        promo_lift: learn a per-product promotion lift beyond the price cut (for retailers
+            whose promotions carry display or feature effects); off by default because it competes
+            with the elasticity for the same variation.
+        jit_compile: compile training with XLA.
         seed: random seed for weight initialisation.
     """
 
@@ -57,6 +61,8 @@ class ModelConfig:
     validation_days: int = 28
     patience: int = 8
     min_history_days: int = 90
+    promo_lift: bool = False
+    jit_compile: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -91,6 +97,10 @@ class PricingConfig:
         default_min_price_factor: min_price = factor * current_price when a load gives none.
         default_max_price_factor: max_price = factor * current_price when a load gives none.
         objective: "profit" (default) or "revenue".
+        solver: how each product's candidate is chosen: "auto" (the exact per-product argmax
+            while products are independent, scipy's milp once rules couple them), "argmax", or
+            "milp" (always solve the binary assignment with scipy.optimize.milp).
+        milp_time_limit: seconds scipy's milp may run before the argmax fallback is used.
     """
 
     max_change_up: float = 0.10
@@ -103,6 +113,8 @@ class PricingConfig:
     default_min_price_factor: float = 0.7
     default_max_price_factor: float = 1.5
     objective: str = "profit"
+    solver: str = "auto"
+    milp_time_limit: float = 60.0
 
     def __post_init__(self) -> None:
         for key in ("max_change_up", "max_change_down", "kvi_max_change"):
@@ -122,11 +134,23 @@ class PricingConfig:
             "pricing.default_min_price_factor",
             "must be in (0, 1]",
         )
-        _check(self.default_max_price_factor >= 1, "pricing.default_max_price_factor", "must be >= 1")
+        _check(
+            self.default_max_price_factor >= 1, "pricing.default_max_price_factor", "must be >= 1"
+        )
         _check(
             self.objective in ("profit", "revenue"),
             "pricing.objective",
             "must be 'profit' or 'revenue'",
+        )
+        _check(
+            self.solver in ("auto", "argmax", "milp"),
+            "pricing.solver",
+            "must be 'auto', 'argmax' or 'milp'",
+        )
+        _check(
+            0 < self.milp_time_limit <= 3600,
+            "pricing.milp_time_limit",
+            "must be in (0, 3600] seconds",
         )
 
 

@@ -1,0 +1,614 @@
+"""Tests for pipeline/pricing.py: guardrails, ladders, scoring, the scipy choice, explanations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline import pricing
+from pipeline.config import ConfigError, PricingConfig
+from pipeline.pricing import (
+    OUTPUT_COLUMNS,
+    allowed_range,
+    candidate_ladders,
+    choose,
+    choose_argmax,
+    recommend,
+    score_candidates,
+    unconstrained_optimum,
+)
+
+RULE_NAMES = {
+    "min_price",
+    "max_price",
+    "max_change_up",
+    "max_change_down",
+    "margin_floor",
+    "price_ending",
+    "none",
+}
+
+# Rules wide enough that only the demand model decides (changes up to 50% each way).
+WIDE = PricingConfig(max_change_up=0.5, max_change_down=0.5, margin_floor=0.0)
+
+
+def product(
+    product_id: str = "p1",
+    current_price: float = 9.49,
+    unit_cost: float = 5.0,
+    min_price: float = 0.5,
+    max_price: float = 1000.0,
+    is_kvi: bool | None = False,
+) -> dict[str, Any]:
+    """One products row."""
+    return {
+        "product_id": product_id,
+        "current_price": current_price,
+        "unit_cost": unit_cost,
+        "min_price": min_price,
+        "max_price": max_price,
+        "is_kvi": is_kvi,
+    }
+
+
+def forecast(
+    product_id: str = "p1",
+    elasticity: float = -2.0,
+    base_units: float = 100.0,
+    ref_price: float = 10.0,
+    hold_reason: str | None = None,
+    interval: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """One demand row."""
+    lo, hi = interval if interval is not None else (None, None)
+    return {
+        "product_id": product_id,
+        "base_units": base_units,
+        "ref_price": ref_price,
+        "elasticity": elasticity,
+        "elasticity_lo": lo,
+        "elasticity_hi": hi,
+        "hold_reason": hold_reason,
+    }
+
+
+PRODUCT_SCHEMA = {
+    "product_id": pl.String,
+    "current_price": pl.Float64,
+    "unit_cost": pl.Float64,
+    "min_price": pl.Float64,
+    "max_price": pl.Float64,
+    "is_kvi": pl.Boolean,
+}
+DEMAND_SCHEMA = {
+    "product_id": pl.String,
+    "base_units": pl.Float64,
+    "ref_price": pl.Float64,
+    "elasticity": pl.Float64,
+    "elasticity_lo": pl.Float64,
+    "elasticity_hi": pl.Float64,
+    "hold_reason": pl.String,
+}
+
+
+def run(
+    products: list[dict[str, Any]], demand: list[dict[str, Any]], cfg: PricingConfig
+) -> dict[str, dict[str, Any]]:
+    """recommend() on row dicts; the result keyed by product_id."""
+    out = recommend(
+        pl.DataFrame(products, schema=PRODUCT_SCHEMA),
+        pl.DataFrame(demand, schema=DEMAND_SCHEMA),
+        cfg,
+    )
+    return {row["product_id"]: row for row in out.iter_rows(named=True)}
+
+
+# --- the known cases -----------------------------------------------------------------------------
+
+
+def test_known_optimum_elasticity_minus_two_gives_9_99() -> None:
+    # Profit optimum of constant elasticity -2 at unit cost 5: 5 * -2 / (1 - 2) = 10.00.
+    row = run([product()], [forecast(interval=(-2.4, -1.6))], WIDE)["p1"]
+    assert row["recommended_price"] == 9.99
+    assert row["action"] == "increase"
+    assert row["binding_rule"] == "none"
+    assert row["expected_units"] == pytest.approx(100 * 0.999**-2)
+    assert row["expected_profit"] == pytest.approx(500.00, abs=0.005)
+    assert row["current_expected_profit"] == pytest.approx(100 * 0.949**-2 * 4.49, abs=0.005)
+    assert row["profit_uplift"] == pytest.approx(
+        row["expected_profit"] - row["current_expected_profit"], abs=1e-9
+    )
+    assert row["reason"] == (
+        "raise 9.49 -> 9.99 (+5.3%): expected profit +1.44 over the horizon; best price inside "
+        "the allowed range (elasticity -2.00, interval -2.40 to -1.60)"
+    )
+
+
+def test_known_optimum_with_any_cent_ending_is_exactly_10() -> None:
+    # Every cent of the range is a candidate (949 of them), so the optimum itself is one.
+    cfg = replace(WIDE, price_endings=(), n_candidates=1000)
+    row = run([product()], [forecast()], cfg)["p1"]
+    assert row["recommended_price"] == 10.00
+    assert row["binding_rule"] == "none"
+
+
+def test_inelastic_product_goes_to_allowed_max_capped_by_max_change_up() -> None:
+    cfg = PricingConfig()  # 10% per run
+    row = run([product(current_price=20.0)], [forecast(elasticity=-0.5, ref_price=20.0)], cfg)["p1"]
+    assert row["allowed_max"] == pytest.approx(22.0)
+    assert row["recommended_price"] == 21.99
+    assert row["binding_rule"] == "max_change_up"
+    assert row["reason"].startswith("raise 20.00 -> 21.99 (+9.9%)")
+    assert "capped by max_change_up (elasticity -0.50)" in row["reason"]
+
+
+def test_margin_floor_binds_below_the_floor_optimum() -> None:
+    # Elasticity -3 at cost 10 wants 15.00, but a 60% margin floor needs at least 16.00.
+    cfg = PricingConfig(max_change_down=0.2, margin_floor=0.6)
+    row = run([product(current_price=17.99, unit_cost=10.0)], [forecast(elasticity=-3.0)], cfg)[
+        "p1"
+    ]
+    assert row["allowed_min"] == pytest.approx(16.0)
+    assert row["recommended_price"] == 16.99
+    assert row["action"] == "decrease"
+    assert row["binding_rule"] == "margin_floor"
+    assert "floored by margin_floor" in row["reason"]
+
+
+def test_kvi_products_get_the_tighter_change_limit_both_ways() -> None:
+    cfg = PricingConfig(margin_floor=0.0)  # 10% per run, 5% for key-value items
+    products = [
+        product("up", current_price=20.0, is_kvi=False),
+        product("up_kvi", current_price=20.0, is_kvi=True),
+        product("down", current_price=20.5, unit_cost=10.0, is_kvi=False),
+        product("down_kvi", current_price=20.5, unit_cost=10.0, is_kvi=True),
+        product("up_null", current_price=20.0, is_kvi=None),
+    ]
+    demand = [
+        forecast("up", elasticity=-0.5),
+        forecast("up_kvi", elasticity=-0.5),
+        forecast("down", elasticity=-3.0),
+        forecast("down_kvi", elasticity=-3.0),
+        forecast("up_null", elasticity=-0.5),
+    ]
+    rows = run(products, demand, cfg)
+    assert rows["up"]["recommended_price"] == 21.99
+    assert rows["up_kvi"]["recommended_price"] == 20.99
+    assert rows["up_kvi"]["allowed_max"] == pytest.approx(21.0)
+    assert rows["up_kvi"]["binding_rule"] == "max_change_up"
+    assert rows["down"]["recommended_price"] == 18.99
+    assert rows["down_kvi"]["recommended_price"] == 19.99
+    assert rows["down_kvi"]["allowed_min"] == pytest.approx(20.5 * 0.95)
+    assert rows["down_kvi"]["binding_rule"] == "max_change_down"
+    assert rows["up_null"]["recommended_price"] == 21.99  # a null is_kvi is not a KVI
+
+
+def test_conflicting_rules_hold_the_price_and_name_both_rules() -> None:
+    # The floor 12 * 1.05 = 12.60 lies above the 10% cap 11.00.
+    rows = run(
+        [
+            product("floor", current_price=10.0, unit_cost=12.0),
+            product("catalogue", current_price=10.0, min_price=9.0, max_price=8.0),
+        ],
+        [forecast("floor"), forecast("catalogue")],
+        PricingConfig(),
+    )
+    row = rows["floor"]
+    assert row["action"] == "hold"
+    assert row["recommended_price"] == 10.0
+    assert row["reason"] == (
+        "hold 10.00: rules conflict: margin_floor needs >= 12.60 but max_change_up allows <= 11.00"
+    )
+    assert row["binding_rule"] == "margin_floor"
+    assert row["allowed_min"] is None and row["allowed_max"] is None
+    assert row["profit_uplift"] == 0.0
+    assert row["expected_profit"] == row["current_expected_profit"]
+    assert rows["catalogue"]["action"] == "hold"
+    assert "min_price" in rows["catalogue"]["reason"]
+    assert "max_price" in rows["catalogue"]["reason"]
+
+
+def test_hold_reason_is_passed_through_at_the_current_price() -> None:
+    rows = run(
+        [product(current_price=7.49)],
+        [forecast(hold_reason="cold start: 30 days of history")],
+        WIDE,
+    )
+    row = rows["p1"]
+    assert row["action"] == "hold"
+    assert row["recommended_price"] == 7.49
+    assert row["reason"] == "hold 7.49: cold start: 30 days of history"
+    assert row["binding_rule"] == "none"
+    assert row["profit_uplift"] == 0.0
+    assert row["expected_units"] == pytest.approx(100 * 0.749**-2)
+    assert row["expected_profit"] == row["current_expected_profit"]
+
+
+def test_product_without_forecast_is_held() -> None:
+    rows = run([product("a"), product("b", current_price=3.0)], [forecast("a")], WIDE)
+    assert rows["b"]["action"] == "hold"
+    assert rows["b"]["reason"] == "hold 3.00: no forecast"
+    assert rows["b"]["recommended_price"] == 3.0
+    assert rows["b"]["expected_profit"] is None
+    assert rows["a"]["action"] == "increase"
+
+
+def test_invalid_forecast_is_held_not_crashed() -> None:
+    rows = run([product()], [forecast(elasticity=0.4)], WIDE)
+    assert rows["p1"]["action"] == "hold"
+    assert "elasticity" in rows["p1"]["reason"]
+
+
+def test_no_ending_in_range_keeps_price_with_price_ending() -> None:
+    # A 5% limit around 5.50 allows 5.225 .. 5.775: no .99 price fits.
+    row = run(
+        [product(current_price=5.5, unit_cost=2.0)],
+        [forecast(elasticity=-1.2)],
+        PricingConfig(max_change_up=0.05, max_change_down=0.05),
+    )["p1"]
+    assert row["action"] == "keep"
+    assert row["recommended_price"] == 5.5
+    assert row["binding_rule"] == "price_ending"
+    assert row["reason"].startswith("keep 5.50: no price ending in .99 fits the allowed range")
+    assert "5.23-5.77" in row["reason"]
+
+
+def test_change_below_min_change_keeps_the_price() -> None:
+    # Optimum 10.00 is only +0.2% from 9.98: not worth a relabel at min_change 0.5%.
+    cfg = replace(WIDE, price_endings=(), min_change=0.005, n_candidates=1000)
+    row = run([product(current_price=9.98)], [forecast()], cfg)["p1"]
+    assert row["action"] == "keep"
+    assert row["recommended_price"] == 9.98
+    assert row["profit_uplift"] == 0.0
+    assert (
+        "best allowed price 10.00 (+0.2%) is a smaller change than min_change 0.5%"
+        in (row["reason"])
+    )
+
+
+def test_already_best_price_is_kept() -> None:
+    row = run([product(current_price=9.99)], [forecast()], WIDE)["p1"]
+    assert row["action"] == "keep"
+    assert row["binding_rule"] == "none"
+    assert row["reason"] == "keep 9.99: already the best allowed price (elasticity -2.00)"
+
+
+def test_keep_at_the_catalogue_max_names_the_cap() -> None:
+    row = run([product(current_price=9.99, max_price=9.99)], [forecast(elasticity=-0.5)], WIDE)[
+        "p1"
+    ]
+    assert row["action"] == "keep"
+    assert row["binding_rule"] == "max_price"
+    assert "already the best allowed price; capped by max_price" in row["reason"]
+
+
+def test_revenue_objective_moves_to_the_ends_and_ignores_unit_elasticity() -> None:
+    cfg = PricingConfig(objective="revenue", margin_floor=0.0)
+    rows = run(
+        [
+            product("inelastic", current_price=20.0, unit_cost=1.0),
+            product("elastic", current_price=20.0, unit_cost=1.0),
+            product("unit", current_price=20.0, unit_cost=1.0),
+        ],
+        [
+            forecast("inelastic", elasticity=-0.5),
+            forecast("elastic", elasticity=-2.0),
+            forecast("unit", elasticity=-1.0),
+        ],
+        cfg,
+    )
+    assert rows["inelastic"]["recommended_price"] == 21.99
+    assert rows["inelastic"]["binding_rule"] == "max_change_up"
+    assert rows["elastic"]["recommended_price"] == 18.99
+    assert rows["elastic"]["binding_rule"] == "max_change_down"
+    assert "expected revenue +" in rows["elastic"]["reason"]
+    # Revenue is flat in price at elasticity -1: nothing pays for a relabel.
+    assert rows["unit"]["action"] == "keep"
+    assert rows["unit"]["binding_rule"] == "none"
+
+
+def test_output_has_the_contract_columns_one_row_per_product_sorted() -> None:
+    products = [product(pid) for pid in ("c", "a", "b")]
+    out = recommend(
+        pl.DataFrame(products, schema=PRODUCT_SCHEMA),
+        pl.DataFrame([forecast(pid) for pid in ("b", "c", "a")], schema=DEMAND_SCHEMA),
+        WIDE,
+    )
+    assert tuple(out.columns) == OUTPUT_COLUMNS
+    assert out["product_id"].to_list() == ["a", "b", "c"]
+    assert out.schema["recommended_price"] == pl.Float64
+    assert out.schema["reason"] == pl.String
+
+
+def test_empty_catalogue_gives_an_empty_frame() -> None:
+    out = recommend(pl.DataFrame(schema=PRODUCT_SCHEMA), pl.DataFrame(schema=DEMAND_SCHEMA), WIDE)
+    assert out.height == 0
+    assert tuple(out.columns) == OUTPUT_COLUMNS
+
+
+def test_missing_column_and_duplicate_ids_are_one_line_errors() -> None:
+    products = pl.DataFrame([product()], schema=PRODUCT_SCHEMA)
+    demand = pl.DataFrame([forecast()], schema=DEMAND_SCHEMA)
+    with pytest.raises(ValueError, match="demand is missing column"):
+        recommend(products, demand.drop("elasticity"), WIDE)
+    with pytest.raises(ValueError, match="duplicate product_id 'p1'"):
+        recommend(pl.concat([products, products]), demand, WIDE)
+
+
+def test_config_rejects_unknown_solver() -> None:
+    with pytest.raises(ConfigError, match=r"pricing\.solver"):
+        PricingConfig(solver="simplex")
+    with pytest.raises(ConfigError, match=r"pricing\.milp_time_limit"):
+        PricingConfig(milp_time_limit=0)
+
+
+# --- the steps on their own ----------------------------------------------------------------------
+
+
+def test_allowed_range_records_the_rule_of_each_bound_in_order() -> None:
+    cur = np.array([10.0, 10.0, 10.0])
+    prange = allowed_range(
+        cur,
+        unit_cost=np.array([1.0, 1.0, 9.0]),
+        min_price=np.array([9.5, 1.0, 1.0]),
+        max_price=np.array([10.5, 100.0, 100.0]),
+        is_kvi=np.array([False, True, False]),
+        cfg=PricingConfig(),
+    )
+    np.testing.assert_allclose(prange.lower, [9.5, 9.5, 9.45])
+    np.testing.assert_allclose(prange.upper, [10.5, 10.5, 11.0])
+    assert list(prange.lower_rule) == ["min_price", "max_change_down", "margin_floor"]
+    assert list(prange.upper_rule) == ["max_price", "max_change_up", "max_change_up"]
+    assert prange.feasible.all()
+
+
+def test_ladder_uses_integer_cents_and_all_endings() -> None:
+    cfg = PricingConfig(price_endings=(0.49, 0.99))
+    # 4.99 * 0.9 = 4.491 excludes 4.49; the upper bound 6.7 includes 6.49 but not 6.99.
+    ladder = candidate_ladders(np.array([4.99]), np.array([4.99 * 0.9]), np.array([6.7]), cfg)
+    assert ladder.shape == (1, cfg.n_candidates + 1)
+    assert ladder[0][np.isfinite(ladder[0])].tolist() == [4.99, 5.49, 5.99, 6.49]
+
+
+def test_ladder_bounds_survive_float_cents() -> None:
+    # 0.1 * 3 = 0.30000000000000004 and 4.35 * 100 = 434.99999999999994: both bounds are
+    # themselves allowed prices and must stay in the ladder.
+    cfg = PricingConfig(price_endings=(0.30, 0.35))
+    ladder = candidate_ladders(np.array([2.0]), np.array([0.1 * 3]), np.array([4.35]), cfg)
+    prices = ladder[0][np.isfinite(ladder[0])].tolist()
+    assert prices == [0.3, 0.35, 1.3, 1.35, 2.0, 2.3, 2.35, 3.3, 3.35, 4.3, 4.35]
+
+
+def test_ladder_adds_the_current_price_even_off_ending() -> None:
+    ladder = candidate_ladders(np.array([5.25]), np.array([4.0]), np.array([6.5]), PricingConfig())
+    assert ladder[0][np.isfinite(ladder[0])].tolist() == [4.99, 5.25, 5.99]
+
+
+def test_ladder_subsamples_evenly_and_keeps_both_extremes() -> None:
+    cfg = PricingConfig(n_candidates=5)
+    ladder = candidate_ladders(np.array([50.99]), np.array([1.0]), np.array([100.0]), cfg)
+    # 99 prices 1.99 .. 99.99; steps round(k * 98 / 4) = 0, 25, 49, 74, 98 (half up).
+    assert ladder[0].tolist() == [
+        1.99,
+        26.99,
+        50.99,
+        75.99,
+        99.99,
+        pytest.approx(np.nan, nan_ok=True),
+    ]
+
+
+def test_ladder_with_any_cent_and_nan_range() -> None:
+    cfg = PricingConfig(price_endings=(), n_candidates=10)
+    ladder = candidate_ladders(
+        np.array([1.0, 2.0]), np.array([1.0, np.nan]), np.array([1.05, np.nan]), cfg
+    )
+    assert ladder[0][np.isfinite(ladder[0])].tolist() == [1.0, 1.01, 1.02, 1.03, 1.04, 1.05]
+    assert ladder[1][np.isfinite(ladder[1])].tolist() == [2.0]
+
+
+def test_score_candidates_known_numbers() -> None:
+    prices = np.array([[5.0, 10.0, np.nan]])
+    scores = score_candidates(
+        prices, np.array([100.0]), np.array([10.0]), np.array([-2.0]), np.array([4.0])
+    )
+    np.testing.assert_allclose(scores.units[0, :2], [400.0, 100.0])
+    np.testing.assert_allclose(scores.revenue[0, :2], [2000.0, 1000.0])
+    np.testing.assert_allclose(scores.profit[0, :2], [400.0, 600.0])
+    assert np.isnan(scores.profit[0, 2])
+
+
+def test_unconstrained_optimum_formulas() -> None:
+    e = np.array([-2.0, -1.0, -0.5, -3.0])
+    cost = np.array([5.0, 5.0, 5.0, 6.0])
+    np.testing.assert_allclose(
+        unconstrained_optimum(e, cost, "profit"), [10.0, np.inf, np.inf, 9.0]
+    )
+    revenue = unconstrained_optimum(e, cost, "revenue")
+    assert revenue[0] == -np.inf and np.isnan(revenue[1]) and revenue[2] == np.inf
+
+
+# --- the scipy choice ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_milp_and_argmax_agree_on_random_problems(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    objective = rng.normal(size=(60, 12)) * 100
+    objective[rng.random(objective.shape) < 0.3] = np.nan
+    objective[rng.random(objective.shape) < 0.1] = -np.inf
+    objective[0] = np.nan  # a product with no valid candidate at all
+    by_milp = choose(objective, solver="milp", time_limit=30)
+    by_argmax = choose_argmax(objective)
+    np.testing.assert_array_equal(by_milp, by_argmax)
+    assert by_milp[0] == -1
+    rows = np.flatnonzero(by_argmax >= 0)
+    np.testing.assert_allclose(
+        objective[rows, by_milp[rows]],
+        np.nanmax(np.where(np.isinf(objective), np.nan, objective)[rows], axis=1),
+    )
+
+
+def test_milp_failure_falls_back_to_argmax(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing_milp(**_: Any) -> SimpleNamespace:
+        return SimpleNamespace(status=4, x=None, message="solver failed")
+
+    monkeypatch.setattr(pricing, "milp", failing_milp)
+    objective = np.array([[1.0, 3.0, 2.0], [5.0, np.nan, 4.0]])
+    assert choose(objective, solver="milp").tolist() == [1, 0]
+
+
+def test_recommend_with_milp_solver_matches_argmax() -> None:
+    products, demand = random_world(40, seed=3)
+    by_argmax = recommend(products, demand, replace(WIDE, solver="argmax"))
+    by_milp = recommend(products, demand, replace(WIDE, solver="milp"))
+    assert by_milp.equals(by_argmax)
+
+
+def random_world(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A seeded catalogue with demand, all products priceable."""
+    rng = np.random.default_rng(seed)
+    cur = np.round(rng.uniform(1, 100, n), 2)
+    ids = [f"p{i:03d}" for i in range(n)]
+    products = pl.DataFrame(
+        {
+            "product_id": ids,
+            "current_price": cur,
+            "unit_cost": cur * rng.uniform(0.2, 0.9, n),
+            "min_price": cur * 0.6,
+            "max_price": cur * 1.8,
+            "is_kvi": rng.random(n) < 0.2,
+        }
+    )
+    demand = pl.DataFrame(
+        {
+            "product_id": ids,
+            "base_units": rng.uniform(1, 500, n),
+            "ref_price": cur * rng.uniform(0.8, 1.2, n),
+            "elasticity": -rng.uniform(0.1, 5, n),
+        }
+    )
+    return products, demand
+
+
+def test_chosen_profit_is_the_max_over_the_ladder() -> None:
+    products, demand = random_world(200, seed=7)
+    cfg = replace(WIDE, min_change=0.0)
+    out = recommend(products, demand, cfg)
+    prange = allowed_range(
+        products["current_price"].to_numpy(),
+        products["unit_cost"].to_numpy(),
+        products["min_price"].to_numpy(),
+        products["max_price"].to_numpy(),
+        products["is_kvi"].to_numpy(),
+        cfg,
+    )
+    ladder = candidate_ladders(
+        products["current_price"].to_numpy(), prange.lower, prange.upper, cfg
+    )
+    profit = score_candidates(
+        ladder,
+        demand["base_units"].to_numpy(),
+        demand["ref_price"].to_numpy(),
+        demand["elasticity"].to_numpy(),
+        products["unit_cost"].to_numpy(),
+    ).profit
+    best = np.nanmax(profit, axis=1)
+    np.testing.assert_allclose(out["expected_profit"].to_numpy(), best, atol=0.006)
+    assert (out["profit_uplift"].to_numpy() >= 0).all()
+
+
+# --- properties over random catalogues, rules and demand -----------------------------------------
+
+ENDING_CHOICES = (0.0, 0.49, 0.95, 0.99)
+
+
+@st.composite
+def pricing_cases(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, PricingConfig]:
+    """A random catalogue, its demand (some products missing or held) and random rules."""
+    n = draw(st.integers(1, 10))
+    unit = st.floats(0.0, 1.0)
+    products, demand = [], []
+    for i in range(n):
+        cur = draw(st.one_of(st.integers(5, 50_000).map(lambda c: c / 100), st.floats(0.05, 500)))
+        products.append(
+            product(
+                f"p{i}",
+                current_price=cur,
+                unit_cost=cur * draw(st.floats(0.0, 1.5)),
+                min_price=cur * draw(st.floats(0.3, 1.2)),
+                max_price=cur * draw(st.floats(0.8, 3.0)),
+                is_kvi=draw(st.sampled_from([True, False, None])),
+            )
+        )
+        if draw(st.integers(0, 9)) == 0:
+            continue  # no forecast for this one
+        demand.append(
+            forecast(
+                f"p{i}",
+                elasticity=-draw(st.floats(0.0, 6.0)),
+                base_units=draw(st.floats(0.0, 1000.0)),
+                ref_price=cur * draw(st.floats(0.5, 2.0)),
+                hold_reason="cold start" if draw(st.integers(0, 9)) == 0 else None,
+            )
+        )
+    cfg = PricingConfig(
+        max_change_up=draw(unit.map(lambda u: round(u * 0.5, 3))),
+        max_change_down=draw(unit.map(lambda u: round(u * 0.5, 3))),
+        kvi_max_change=draw(unit.map(lambda u: round(u * 0.2, 3))),
+        margin_floor=draw(st.floats(-0.5, 1.0)),
+        price_endings=tuple(draw(st.lists(st.sampled_from(ENDING_CHOICES), unique=True))),
+        n_candidates=draw(st.integers(2, 40)),
+        min_change=draw(st.floats(0.0, 0.05)),
+        objective=draw(st.sampled_from(["profit", "revenue"])),
+    )
+    return (
+        pl.DataFrame(products, schema=PRODUCT_SCHEMA),
+        pl.DataFrame(demand, schema=DEMAND_SCHEMA),
+        cfg,
+    )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pricing_cases())
+def test_recommended_price_never_breaks_a_guardrail(
+    case: tuple[pl.DataFrame, pl.DataFrame, PricingConfig],
+) -> None:
+    products, demand, cfg = case
+    out = recommend(products, demand, cfg)
+    assert out["product_id"].to_list() == sorted(products["product_id"].to_list())
+    assert tuple(out.columns) == OUTPUT_COLUMNS
+    rules = {r["product_id"]: r for r in products.iter_rows(named=True)}
+    ends = {round(e * 100) for e in cfg.price_endings}
+    tol = 1e-7
+    for row in out.iter_rows(named=True):
+        assert row["binding_rule"] in RULE_NAMES
+        assert row["reason"]
+        rule, price, cur = rules[row["product_id"]], row["recommended_price"], row["current_price"]
+        if row["action"] in ("hold", "keep"):
+            assert price == cur
+            assert row["profit_uplift"] == 0.0
+            continue
+        assert row["action"] == ("increase" if price > cur else "decrease")
+        kvi = bool(rule["is_kvi"])
+        up = min(cfg.max_change_up, cfg.kvi_max_change) if kvi else cfg.max_change_up
+        down = min(cfg.max_change_down, cfg.kvi_max_change) if kvi else cfg.max_change_down
+        assert rule["min_price"] - tol <= price <= rule["max_price"] + tol
+        assert cur * (1 - down) - tol <= price <= cur * (1 + up) + tol
+        assert price >= rule["unit_cost"] * (1 + cfg.margin_floor) - tol
+        assert row["allowed_min"] - tol <= price <= row["allowed_max"] + tol
+        cents = round(price * 100)
+        assert abs(price * 100 - cents) < 1e-6
+        assert not ends or cents % 100 in ends
+        assert abs(price - cur) >= cfg.min_change * cur - tol
+        if cfg.objective == "profit":
+            assert row["expected_profit"] >= row["current_expected_profit"]
+        else:
+            assert row["expected_revenue"] >= row["current_expected_revenue"]
