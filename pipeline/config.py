@@ -39,6 +39,8 @@ class ModelConfig:
         warmup_days: first days of each segment (after the first) excluded from the loss while
             the state warms up.
         epochs: maximum passes over the history.
+        min_epochs: passes before training may end because every product's baseline stopped
+            improving (the elasticities keep learning until then).
         learning_rate: Adam step size.
         segments_per_batch: segments per gradient step (all products are in every step).
         validation_days: most recent days held out for early stopping and the backtest.
@@ -48,6 +50,10 @@ class ModelConfig:
             whose promotions carry display or feature effects); off by default because it competes
             with the elasticity for the same variation.
         jit_compile: compile training with XLA.
+        elasticity: how each product's elasticity is fitted. "regression" (default): a
+            per-product Poisson regression over the whole history with trend and calendar controls,
+            then held fixed while the LSTM learns the baseline around it; "joint": start there and
+            train it with the network; "network": learn it with the network from -1.
         seed: random seed for weight initialisation.
     """
 
@@ -55,14 +61,16 @@ class ModelConfig:
     hidden_units: int = 32
     segment_days: int = 128
     warmup_days: int = 14
-    epochs: int = 60
-    learning_rate: float = 0.02
+    epochs: int = 40
+    min_epochs: int = 25
+    learning_rate: float = 0.05
     segments_per_batch: int = 2
     validation_days: int = 28
     patience: int = 8
     min_history_days: int = 90
     promo_lift: bool = False
     jit_compile: bool = False
+    elasticity: str = "regression"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -75,6 +83,12 @@ class ModelConfig:
             "must be >= 0 and below model.segment_days",
         )
         _check(self.epochs >= 1, "model.epochs", "must be at least 1")
+        _check(self.min_epochs >= 0, "model.min_epochs", "must be >= 0")
+        _check(
+            self.elasticity in ("regression", "joint", "network"),
+            "model.elasticity",
+            "must be 'regression', 'joint' or 'network'",
+        )
         _check(0 < self.learning_rate < 1, "model.learning_rate", "must be in (0, 1)")
         _check(self.segments_per_batch >= 1, "model.segments_per_batch", "must be at least 1")
         _check(self.validation_days >= 0, "model.validation_days", "must be >= 0")

@@ -161,8 +161,8 @@ def calendar_features(start: dt.date, n_days: int) -> np.ndarray:
     """Known-in-advance features of each day: [n_days, N_CALENDAR] float32.
 
     Day of week (7 one-hot), three yearly Fourier pairs (smooth seasons such as summer), and three
-    holiday-season shapes: the run-up to Christmas (Nov 20 -> Dec 24, rising), the week after it,
-    and the Black Friday weekend. Units: dimensionless.
+    holiday-season shapes: the run-up to Christmas (Nov 15 -> Dec 24, rising), the three weeks
+    after it (fading), and the Black Friday weekend. Units: dimensionless.
     """
     days = np.array([start + dt.timedelta(days=i) for i in range(n_days)])
     ordinal = np.array([d.toordinal() for d in days], dtype=np.float64)
@@ -177,8 +177,8 @@ def calendar_features(start: dt.date, n_days: int) -> np.ndarray:
     years = np.array([d.year for d in days])
     xmas = np.array([dt.date(y, 12, 24).toordinal() for y in years], dtype=np.float64)
     to_xmas = xmas - ordinal
-    out[:, 13] = np.clip(1.0 - to_xmas / 34.0, 0.0, 1.0) * (to_xmas >= 0)
-    out[:, 14] = ((to_xmas < 0) & (to_xmas >= -7)).astype(np.float32)
+    out[:, 13] = np.clip(1.0 - to_xmas / 39.0, 0.0, 1.0) * (to_xmas >= 0)
+    out[:, 14] = np.clip(1.0 + (to_xmas + 1) / 21.0, 0.0, 1.0) * (to_xmas < 0)
     out[:, 15] = np.array([_is_black_friday_weekend(d) for d in days], dtype=np.float32)
     return out
 
@@ -231,3 +231,39 @@ def seasonal_naive(units: np.ndarray, origin: int, horizon: int, season: int = 7
     k = np.arange(horizon)
     source = origin - season + (k % season)
     return units[:, source]
+
+
+def glm_elasticity(
+    panel: Panel, calendar: np.ndarray, iterations: int = 8
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-product Poisson regression estimate of the elasticity and its standard error: [P], [P].
+
+    log E[units_t] = a + b * trend_t + c . calendar_t + e * log(price_t / ref_price), fitted by
+    iteratively reweighted least squares for all products at once (batched normal equations) on
+    observed, uncensored days. It uses every price movement of the whole history (regular changes
+    as well as promotions) with the season and trend held fixed, which is where the elasticity is
+    best identified. The standard error is scaled by the overdispersion (Pearson chi2 / dof, >= 1).
+    The estimate is clipped to [-5, -0.05].
+    """
+    good = (panel.observed & ~panel.stockout).astype(np.float64)
+    p, t = panel.units.shape
+    trend = np.linspace(-1.0, 1.0, t)
+    shared = np.concatenate([np.ones((t, 1)), trend[:, None], calendar[:t, 1:]], axis=1)
+    log_ratio = np.log(panel.price / panel.ref_price[:, None]).astype(np.float64)
+    x = np.concatenate([np.broadcast_to(shared, (p, t, shared.shape[1])), log_ratio[..., None]], -1)
+    y = panel.units.astype(np.float64)
+    beta = np.zeros((p, x.shape[-1]))
+    beta[:, 0] = np.log(panel.level + 0.05)
+    ridge = 1e-3 * np.eye(x.shape[-1])
+    for _ in range(iterations):
+        mu = np.exp(np.clip(np.einsum("ptf,pf->pt", x, beta), -20, 15))
+        w = good * mu
+        z = np.einsum("ptf,pf->pt", x, beta) + (y - mu) / np.maximum(mu, 1e-9)
+        xtwx = np.einsum("pt,ptf,ptg->pfg", w, x, x) + ridge
+        beta = np.linalg.solve(xtwx, np.einsum("pt,ptf,pt->pf", w, x, z)[..., None])[..., 0]
+    mu = np.exp(np.clip(np.einsum("ptf,pf->pt", x, beta), -20, 15))
+    dof = np.maximum(good.sum(axis=1) - x.shape[-1], 1.0)
+    phi = np.maximum((good * (y - mu) ** 2 / np.maximum(mu, 1e-9)).sum(axis=1) / dof, 1.0)
+    xtwx = np.einsum("pt,ptf,ptg->pfg", good * mu, x, x) + ridge
+    var = np.linalg.inv(xtwx)[:, -1, -1] * phi
+    return np.clip(beta[:, -1], -5.0, -0.05), np.sqrt(np.maximum(var, 0.0))

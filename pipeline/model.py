@@ -32,7 +32,14 @@ import numpy as np
 from keras import ops
 
 from pipeline.config import ModelConfig
-from pipeline.features import N_CALENDAR, N_HISTORY, Panel, calendar_features, history_features
+from pipeline.features import (
+    N_CALENDAR,
+    N_HISTORY,
+    Panel,
+    calendar_features,
+    glm_elasticity,
+    history_features,
+)
 
 ARTEFACT_FORMAT = 1  # bump when the weights' layout changes: older artefacts are refused
 WEIGHTS_FILE = "model.weights.h5"
@@ -132,6 +139,10 @@ class DemandNet(keras.Model):
         self.theta = self.add_weight(
             shape=(p,), initializer=keras.initializers.Constant(0.5413), name="theta"
         )
+        # Standard error of a fixed (regression) elasticity; 0 = derive it from the fit.
+        self.elasticity_se = self.add_weight(
+            shape=(p,), initializer=zeros, trainable=False, name="elasticity_se"
+        )
         self.log_level = self.add_weight(
             shape=(p,), initializer=zeros, trainable=False, name="log_level"
         )
@@ -172,10 +183,13 @@ class DemandNet(keras.Model):
     def call(self, inputs):
         price_term = inputs["log_price"] * self.elasticity()[None, :, None]
         seg_len = ops.shape(inputs["history"])[2]
-        eta = self.baseline(inputs) + _shift_horizon(price_term, seg_len, self.horizon)
-        # Stopped products keep their value but pass no gradient (per-product early stopping).
+        # A stopped product's baseline passes no gradient (per-product early stopping guards the
+        # network, which can overfit); its elasticity, one scalar fitted on the whole history,
+        # trains to convergence.
+        base = self.baseline(inputs)
         active = self.active[None, :, None, None]
-        return eta * active + ops.stop_gradient(eta) * (1.0 - active)
+        base = base * active + ops.stop_gradient(base) * (1.0 - active)
+        return base + _shift_horizon(price_term, seg_len, self.horizon)
 
     def get_config(self) -> dict:
         return {
@@ -325,9 +339,17 @@ class PerProductEarlyStopping(keras.callbacks.Callback):
     to its best epoch, while the other products go on. Training ends when every product stopped.
     """
 
-    def __init__(self, val_batch: Batch | None, patience: int, progress: ProgressFn | None) -> None:
+    def __init__(
+        self,
+        val_batch: Batch | None,
+        patience: int,
+        progress: ProgressFn | None,
+        min_epochs: int = 0,
+    ) -> None:
         super().__init__()
         self.val_batch, self.patience, self.progress = val_batch, patience, progress
+        # The elasticities go on learning after every baseline stopped, up to this many epochs.
+        self.min_epochs = min_epochs
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         p = self.model.n_products
@@ -350,12 +372,14 @@ class PerProductEarlyStopping(keras.callbacks.Callback):
             self.stopped_epoch[stop] = epoch + 1
             active &= ~stop
             for var, best in zip(self.model.trainable_weights, self.best_weights, strict=True):
+                if var is self.model.theta:
+                    continue
                 current = var.numpy()
                 best[improved] = current[improved]
                 current[~active] = best[~active]
                 var.assign(current)
             self.model.active.assign(active.astype("float32"))
-            if not active.any():
+            if not active.any() and epoch + 1 >= self.min_epochs:
                 self.model.stop_training = True
         if self.progress is not None:
             self.progress(
@@ -367,8 +391,13 @@ class PerProductEarlyStopping(keras.callbacks.Callback):
         self.stopped_epoch[still] = self.epochs_run
         if self.val_batch is not None:
             for var, best in zip(self.model.trainable_weights, self.best_weights, strict=True):
-                var.assign(best)
+                if var is not self.model.theta:
+                    var.assign(best)
         self.model.active.assign(np.ones(self.model.n_products, dtype="float32"))
+
+
+def _inverse_softplus(x: np.ndarray) -> np.ndarray:
+    return np.log(np.expm1(np.maximum(x, 1e-6)))
 
 
 def build_net(n_products: int, cfg: ModelConfig) -> DemandNet:
@@ -407,12 +436,21 @@ def train(panel: Panel, cfg: ModelConfig, progress: ProgressFn | None = None) ->
         )
     net = build_net(len(panel.product_ids), cfg)
     net.log_level.assign(np.log(panel.level + 0.05).astype("float32"))
+    if cfg.elasticity in ("regression", "joint"):
+        start, se = glm_elasticity(panel, calendar_features(panel.start, panel.n_days))
+        net.theta.assign(_inverse_softplus(-start).astype("float32"))
+        net.elasticity_se.assign(se.astype("float32"))
+    # "regression": the elasticity stays at the whole-history Poisson regression estimate and the
+    # network learns the baseline around it; "joint"/"network": the network trains it too.
+    net.theta.trainable = cfg.elasticity != "regression"
     net.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
         loss=MaskedPoisson(),
         jit_compile=cfg.jit_compile,
     )
-    stopper = PerProductEarlyStopping(val_batch, cfg.patience, progress)
+    # Elasticities that train need their epochs even after every baseline has stopped.
+    min_epochs = cfg.min_epochs if net.theta.trainable else 0
+    stopper = PerProductEarlyStopping(val_batch, cfg.patience, progress, min_epochs)
     net.fit(
         train_batch.inputs,
         targets,
@@ -456,14 +494,16 @@ def predict_segment(
     return ops.convert_to_numpy(net(inputs))[0]
 
 
-def elasticity_interval(
-    net: DemandNet, panel: Panel, cfg: ModelConfig, z: float = 1.645
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each product's elasticity with an approximate two-sided interval (z=1.645: ~90%).
+def fit_statistics(net: DemandNet, panel: Panel, cfg: ModelConfig, z: float = 1.645) -> dict:
+    """Elasticity with an approximate ~90% interval (z=1.645), and residual dispersion, per product.
 
-    The standard error comes from the Poisson Fisher information of the elasticity over the
-    one-day-ahead forecasts of the whole history, with the price term centred (the baseline absorbs
-    the mean) and inflated by the product's overdispersion (Pearson chi2 / n).
+    Computed over the one-day-ahead forecasts of the whole history. The standard error is the
+    inverse Poisson Fisher information of the elasticity with the price term centred (the baseline
+    absorbs its mean), inflated by the product's overdispersion (Pearson chi2 / n, at least 1).
+
+    Returns:
+        dict of [P] arrays: elasticity, elasticity_lo, elasticity_hi (<= 0), dispersion (the
+        negative-binomial alpha, variance = mu + alpha mu^2).
     """
     elasticity = ops.convert_to_numpy(net.elasticity())
     starts = segment_starts(panel.n_days, cfg.segment_days, cfg.warmup_days)
@@ -473,16 +513,22 @@ def elasticity_interval(
     mu = np.exp(np.clip(ops.convert_to_numpy(net(batch.inputs))[..., 0], -20, 15))
     y, w = batch.targets[..., 0, 0], batch.targets[..., 0, 1]
     x = batch.inputs["log_price"][:, :, 1 : cfg.segment_days + 1]
-    n = w.sum(axis=(0, 2))
+    n = np.maximum(w.sum(axis=(0, 2)), 1.0)
     x_mean = (w * mu * x).sum(axis=(0, 2)) / np.maximum((w * mu).sum(axis=(0, 2)), 1e-9)
     info = (w * mu * (x - x_mean[None, :, None]) ** 2).sum(axis=(0, 2))
-    phi = np.maximum(
-        (w * (y - mu) ** 2 / np.maximum(mu, 1e-6)).sum(axis=(0, 2)) / np.maximum(n, 1), 1.0
-    )
-    se = np.sqrt(phi / np.maximum(info, 1e-9))
-    lo = elasticity - z * se
-    hi = np.minimum(elasticity + z * se, 0.0)
-    return elasticity, lo, hi
+    pearson = (w * (y - mu) ** 2 / np.maximum(mu, 1e-6)).sum(axis=(0, 2)) / n
+    se = np.sqrt(np.maximum(pearson, 1.0) / np.maximum(info, 1e-9))
+    fixed_se = ops.convert_to_numpy(net.elasticity_se)
+    se = np.where(fixed_se > 0, fixed_se, se)
+    # Method-of-moments NB dispersion: E[(y - mu)^2 - mu] = alpha mu^2.
+    excess = (w * ((y - mu) ** 2 - mu)).sum(axis=(0, 2))
+    alpha = np.clip(excess / np.maximum((w * mu**2).sum(axis=(0, 2)), 1e-9), 1e-3, 5.0)
+    return {
+        "elasticity": elasticity,
+        "elasticity_lo": elasticity - z * se,
+        "elasticity_hi": np.minimum(elasticity + z * se, 0.0),
+        "dispersion": alpha,
+    }
 
 
 # --------------------------------------------------------------------------- artefacts
@@ -523,7 +569,7 @@ def load(folder: Path, cfg: ModelConfig) -> tuple[DemandNet, dict]:
             f"model artefact {folder} has format {meta.get('format')}, this code reads "
             f"{ARTEFACT_FORMAT}: run `pricing retrain`"
         )
-    for key in ("hidden_units", "horizon", "promo_lift"):
+    for key in ("hidden_units", "horizon", "promo_lift", "elasticity"):
         if saved.get(key) != getattr(cfg, key):
             raise ModelArtefactError(
                 f"model artefact {folder} was trained with {key}={saved.get(key)}, config says "

@@ -1,0 +1,289 @@
+"""From a trained batched model to per-product demand curves the pricing engine can use.
+
+Backtests against a seasonal-naive baseline, the quality gate, pooled elasticities for products
+whose own cannot be trusted, cold starts for products too new to train, and forecast quantiles.
+No I/O and no orchestration here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from pipeline import model
+from pipeline.config import ModelConfig
+from pipeline.features import Panel, seasonal_naive
+
+STATUS_TRAINED = "trained"
+STATUS_COLD_START = "cold_start"
+STATUS_NOT_IDENTIFIED = "not_identified"
+STATUS_GATE_FAILED = "gate_failed"
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """What a trained model says about its products (arrays in `product_ids` order).
+
+    Attributes:
+        product_ids: products of the model.
+        base_daily: [P, K] expected units per day over the horizon at the reference price, no promo.
+        elasticity, elasticity_lo, elasticity_hi: [P] the price elasticity and its ~90% interval.
+        dispersion: [P] negative-binomial alpha of the residuals (variance = mu + alpha mu^2).
+        model_abs_error, naive_abs_error, actual_units: [P] backtest sums over the origins.
+    """
+
+    product_ids: tuple[str, ...]
+    base_daily: np.ndarray
+    elasticity: np.ndarray
+    elasticity_lo: np.ndarray
+    elasticity_hi: np.ndarray
+    dispersion: np.ndarray
+    model_abs_error: np.ndarray
+    naive_abs_error: np.ndarray
+    actual_units: np.ndarray
+
+
+def backtest_origins(n_days: int, cutoff: int, horizon: int, count: int = 3) -> list[int]:
+    """First forecast days of rolling origins inside the held-out tail [cutoff, n_days), weekly."""
+    origins = [cutoff + 7 * i for i in range(count)]
+    return [o for o in origins if o + horizon <= n_days and o >= 7]
+
+
+def backtest_errors(
+    log_units: np.ndarray, panel: Panel, origins: list[int], horizon: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Absolute errors of the model and of seasonal-naive, and actual units, summed per product.
+
+    Args:
+        log_units: [P, L, K] model output of the segment ending at panel.end (actual prices).
+        panel: the history the segment was cut from.
+        origins: first forecast day index of each backtest origin.
+        horizon: K.
+
+    Stockout and unobserved days are left out of both sides (their actual sales are censored).
+    """
+    p, seg_len, _ = log_units.shape
+    model_err, naive_err, actual = np.zeros(p), np.zeros(p), np.zeros(p)
+    for origin in origins:
+        row = origin - 1 - (panel.n_days - seg_len)
+        predicted = np.exp(np.clip(log_units[:, row, :], -20, 15))
+        truth = panel.units[:, origin : origin + horizon]
+        good = (panel.observed & ~panel.stockout)[:, origin : origin + horizon]
+        naive = seasonal_naive(panel.units, origin, horizon)
+        model_err += (np.abs(truth - predicted) * good).sum(axis=1)
+        naive_err += (np.abs(truth - naive) * good).sum(axis=1)
+        actual += (truth * good).sum(axis=1)
+    return model_err, naive_err, actual
+
+
+def wape(abs_error: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """Weighted absolute percentage error (0.25 = 25%); NaN where nothing was sold."""
+    return np.where(actual > 0, abs_error / np.maximum(actual, 1e-9), np.nan)
+
+
+def pooled_elasticity(frame: pl.DataFrame) -> pl.DataFrame:
+    """Median trusted elasticity per category, falling back to all products (then -1.0).
+
+    Args:
+        frame: product_id, category, elasticity, trusted (Boolean).
+
+    Returns:
+        frame with a `pooled_elasticity` column added.
+    """
+    trusted = frame.filter(pl.col("trusted"))
+    overall = trusted["elasticity"].median() if trusted.height else None
+    overall = -1.0 if overall is None else float(overall)
+    by_category = trusted.group_by("category").agg(
+        pl.col("elasticity").median().alias("pooled_elasticity")
+    )
+    return frame.join(by_category, on="category", how="left").with_columns(
+        pl.col("pooled_elasticity").fill_null(overall)
+    )
+
+
+def product_table(
+    outputs: ModelOutputs,
+    panel: Panel,
+    categories: dict[str, str],
+    cfg: ModelConfig,
+) -> pl.DataFrame:
+    """One row per product of the panel: the demand curve to price on, with its status and reason.
+
+    Products the model did not cover (too little history) get a cold start: a baseline from their
+    recent uncensored average and the pooled elasticity of their category. Products whose price
+    never varied, or whose model lost to seasonal-naive, get the pooled elasticity too and a hold.
+    """
+    index = {pid: i for i, pid in enumerate(outputs.product_ids)}
+    rows = []
+    for i, pid in enumerate(panel.product_ids):
+        j = index.get(pid)
+        rows.append(_product_row(outputs, j, panel, i, categories.get(pid, "uncategorised"), cfg))
+    frame = pl.DataFrame(rows, schema=_ROW_SCHEMA, orient="row")
+    frame = pooled_elasticity(frame.with_columns(trusted=pl.col("status") == STATUS_TRAINED))
+    use_pool = pl.col("status") != STATUS_TRAINED
+    return frame.with_columns(
+        elasticity=pl.when(use_pool).then("pooled_elasticity").otherwise("elasticity"),
+        hold_reason=pl.when(use_pool)
+        .then(
+            pl.col("hold_reason")
+            + pl.format(
+                "; pooled category elasticity {} used", pl.col("pooled_elasticity").round(2)
+            )
+        )
+        .otherwise(None),
+    ).drop("trusted")
+
+
+_ROW_SCHEMA = {
+    "product_id": pl.String,
+    "category": pl.String,
+    "status": pl.String,
+    "hold_reason": pl.String,
+    "n_train_days": pl.Int64,
+    "ref_price": pl.Float64,
+    "base_units": pl.Float64,
+    "elasticity": pl.Float64,
+    "elasticity_lo": pl.Float64,
+    "elasticity_hi": pl.Float64,
+    "dispersion": pl.Float64,
+    "backtest_wape": pl.Float64,
+    "baseline_wape": pl.Float64,
+}
+
+
+def _product_row(
+    out: ModelOutputs, j: int | None, panel: Panel, i: int, category: str, cfg: ModelConfig
+) -> tuple:
+    n_obs = int(panel.n_observed[i])
+    ref = float(panel.ref_price[i])
+    if j is None:
+        recent = _recent_level(panel, i, days=28)
+        return (
+            panel.product_ids[i], category, STATUS_COLD_START,
+            f"cold start: {n_obs} days of history (minimum {cfg.min_history_days})",
+            n_obs, ref, recent * cfg.horizon, None, None, None, 0.3, None, None,
+        )  # fmt: skip
+    m_wape = wape(out.model_abs_error[j : j + 1], out.actual_units[j : j + 1])[0]
+    n_wape = wape(out.naive_abs_error[j : j + 1], out.actual_units[j : j + 1])[0]
+    status, reason = STATUS_TRAINED, None
+    if not panel.price_varied[i]:
+        status, reason = STATUS_NOT_IDENTIFIED, "price never varied: elasticity not identifiable"
+    elif out.model_abs_error[j] > out.naive_abs_error[j]:
+        status = STATUS_GATE_FAILED
+        reason = (
+            f"forecast lost to seasonal-naive in the backtest (WAPE {m_wape:.2f} vs {n_wape:.2f})"
+        )
+    return (
+        panel.product_ids[i], category, status, reason, n_obs, ref,
+        float(out.base_daily[j].sum()), float(out.elasticity[j]), float(out.elasticity_lo[j]),
+        float(out.elasticity_hi[j]), float(out.dispersion[j]), _none_if_nan(m_wape),
+        _none_if_nan(n_wape),
+    )  # fmt: skip
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(value)
+
+
+def _recent_level(panel: Panel, i: int, days: int) -> float:
+    """Mean units per day over the last `days` observed, uncensored days, at the prices paid."""
+    good = panel.observed[i] & ~panel.stockout[i]
+    units = panel.units[i][good][-days:]
+    return float(units.mean()) if units.size else 0.0
+
+
+def daily_forecasts(
+    table: pl.DataFrame,
+    base_daily: dict[str, np.ndarray],
+    prices: pl.DataFrame,
+    start: dt.date,
+    horizon: int,
+) -> pl.DataFrame:
+    """Daily expected units with p10/p90 over the horizon, at each product's given price.
+
+    Args:
+        table: product_table() output (ref_price, elasticity, dispersion, base_units).
+        base_daily: product_id -> [K] expected units per day at the reference price; products
+            missing here spread base_units evenly over the horizon.
+        prices: product_id, price (the price the forecast assumes).
+        start: first forecast day.
+        horizon: K.
+
+    Returns:
+        product_id, ds, price, units_mean, units_p10, units_p90 (negative-binomial quantiles).
+    """
+    joined = table.join(prices, on="product_id", how="inner")
+    ids, means, price_col = [], [], []
+    for row in joined.iter_rows(named=True):
+        base = base_daily.get(row["product_id"])
+        if base is None:
+            base = np.full(horizon, (row["base_units"] or 0.0) / horizon)
+        factor = (row["price"] / row["ref_price"]) ** row["elasticity"]
+        ids.append(row["product_id"])
+        means.append(np.asarray(base, dtype=np.float64) * factor)
+        price_col.append(row["price"])
+    mean = np.array(means).reshape(len(ids), horizon)
+    alpha = joined["dispersion"].fill_null(0.3).to_numpy()[:, None]
+    p10, p90 = nb_quantiles(mean, np.maximum(alpha, 1e-6), (0.1, 0.9))
+    days = [start + dt.timedelta(days=k) for k in range(horizon)]
+    return pl.DataFrame(
+        {
+            "product_id": np.repeat(ids, horizon),
+            "ds": days * len(ids),
+            "price": np.repeat(price_col, horizon),
+            "units_mean": mean.ravel(),
+            "units_p10": p10.ravel(),
+            "units_p90": p90.ravel(),
+        },
+        schema_overrides={"ds": pl.Date},
+    )
+
+
+def nb_quantiles(
+    mean: np.ndarray, alpha: np.ndarray, quantiles: tuple[float, ...]
+) -> list[np.ndarray]:
+    """Negative-binomial quantiles with mean `mean` and variance mean + alpha * mean^2."""
+    r = 1.0 / alpha
+    p = r / (r + np.maximum(mean, 1e-12))
+    return [stats.nbinom.ppf(q, r, p).astype(np.float64) for q in quantiles]
+
+
+def summarise(result: model.TrainResult, cfg: ModelConfig) -> ModelOutputs:
+    """Backtest, elasticities and the horizon's baseline of a freshly trained model."""
+    return model_outputs(result.net, result.panel, cfg, result.cutoff)
+
+
+def model_outputs(
+    net: model.DemandNet, panel: Panel, cfg: ModelConfig, cutoff: int | None
+) -> ModelOutputs:
+    """What `net` says about the products of `panel` (same order as the model's products).
+
+    Args:
+        net: a trained model.
+        panel: history of the model's products up to the forecast origin.
+        cfg: the model config it was trained with.
+        cutoff: first day index the model did not train on (None: no backtest; errors are 0).
+    """
+    at_ref = model.predict_segment(net, panel, cfg, future_at_ref=True)
+    stats_ = model.fit_statistics(net, panel, cfg)
+    p = len(panel.product_ids)
+    errors = (np.zeros(p), np.zeros(p), np.zeros(p))
+    origins = [] if cutoff is None else backtest_origins(panel.n_days, cutoff, cfg.horizon)
+    if origins:
+        actual_prices = model.predict_segment(net, panel, cfg, future_at_ref=False)
+        errors = backtest_errors(actual_prices, panel, origins, cfg.horizon)
+    return ModelOutputs(
+        product_ids=panel.product_ids,
+        base_daily=np.exp(np.clip(at_ref[:, -1, :], -20, 15)),
+        elasticity=stats_["elasticity"],
+        elasticity_lo=stats_["elasticity_lo"],
+        elasticity_hi=stats_["elasticity_hi"],
+        dispersion=stats_["dispersion"],
+        model_abs_error=errors[0],
+        naive_abs_error=errors[1],
+        actual_units=errors[2],
+    )

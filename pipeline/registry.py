@@ -1,0 +1,155 @@
+"""Model artefacts: train-and-save a shard, reload it, and decide which products need training.
+
+Artefacts live under `<model_dir>/<model_version>/shard-NNN/` in Keras' own weights format with a
+JSON sidecar (pipeline.model.save); their metadata rows go to `model_versions` via the flows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from pipeline import model
+from pipeline.config import ModelConfig
+from pipeline.features import Panel
+from pipeline.forecast import ModelOutputs, model_outputs
+
+_STORED = ("elasticity_lo", "elasticity_hi", "dispersion", "model_abs_error", "naive_abs_error")
+
+
+def new_model_version(as_of: dt.date, run_id: str) -> str:
+    """A sortable, unique model version id such as '20261101-1a2b3c4d'."""
+    return f"{as_of:%Y%m%d}-{run_id.replace('-', '')[:8]}"
+
+
+def train_shard(
+    panel: Panel, cfg: ModelConfig, folder: Path, progress: model.ProgressFn | None = None
+) -> tuple[ModelOutputs, float]:
+    """Train the products of `panel` as one batched model, backtest it and save it to `folder`.
+
+    Returns:
+        The model's outputs for these products and the training time in seconds.
+    """
+    result = model.train(panel, cfg, progress)
+    outputs = model_outputs(result.net, result.panel, cfg, result.cutoff)
+    extra = {name: getattr(outputs, name).tolist() for name in _STORED}
+    extra["actual_units"] = outputs.actual_units.tolist()
+    model.save(result, folder, cfg, extra)
+    return outputs, result.seconds
+
+
+def load_shard(folder: Path, panel: Panel, cfg: ModelConfig) -> ModelOutputs:
+    """Forecast with a saved shard on today's history, reusing its stored backtest and interval.
+
+    Args:
+        folder: the shard's artefact folder.
+        panel: history that contains (at least) every product of the shard.
+        cfg: the current model config (the artefact must match it).
+
+    Raises:
+        pipeline.model.ModelArtefactError: the artefact is missing, of another format or shape.
+    """
+    net, meta = model.load(folder, cfg)
+    index = {pid: i for i, pid in enumerate(panel.product_ids)}
+    missing = [p for p in meta["product_ids"] if p not in index]
+    if missing:
+        raise model.ModelArtefactError(
+            f"model artefact {folder} covers products without history now ({missing[0]}, ...): "
+            "run `pricing retrain`"
+        )
+    sub = model.with_saved_scales(
+        panel.select(np.array([index[p] for p in meta["product_ids"]])), meta
+    )
+    fresh = model_outputs(net, sub, cfg, cutoff=None)
+    stored = {name: np.asarray(meta[name]) for name in (*_STORED, "actual_units")}
+    return ModelOutputs(
+        product_ids=sub.product_ids,
+        base_daily=fresh.base_daily,
+        elasticity=fresh.elasticity,
+        **stored,
+    )
+
+
+def concat_outputs(parts: list[ModelOutputs]) -> ModelOutputs:
+    """Several shards' outputs as one (products in shard order)."""
+    if not parts:
+        return ModelOutputs((), np.zeros((0, 1)), *(np.zeros(0) for _ in range(7)))
+    ids = tuple(pid for part in parts for pid in part.product_ids)
+    arrays = {
+        name: np.concatenate([getattr(part, name) for part in parts])
+        for name in ModelOutputs.__dataclass_fields__
+        if name != "product_ids"
+    }
+    return ModelOutputs(product_ids=ids, **arrays)
+
+
+def plan_training(
+    product_ids: list[str],
+    trainable: np.ndarray,
+    versions: pl.DataFrame,
+    as_of: dt.date,
+    max_age_days: int,
+    force: bool,
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Split products into those to train now and those whose current model can be reused.
+
+    A model is current when its artefact still exists and it was trained at most `max_age_days`
+    before `as_of`. Products with too little history (`trainable` False) are in neither list.
+
+    Returns:
+        (products to train, {artefact folder: products reusing it}).
+    """
+    candidates = [pid for pid, ok in zip(product_ids, trainable, strict=True) if ok]
+    if force or versions.is_empty():
+        return candidates, {}
+    oldest = dt.datetime.combine(as_of - dt.timedelta(days=max_age_days), dt.time())
+    current = versions.filter(
+        pl.col("artefact").is_not_null(),
+        pl.col("trained_at") >= oldest,
+        pl.col("product_id").is_in(candidates),
+    )
+    reuse: dict[str, list[str]] = {}
+    for artefact, group in current.group_by("artefact"):
+        folder = str(artefact[0])
+        if Path(folder, model.WEIGHTS_FILE).is_file():
+            reuse[folder] = group["product_id"].to_list()
+    # A shard is reusable only whole: its products' histories are re-read together.
+    reused = {pid for pids in reuse.values() for pid in pids}
+    return [pid for pid in candidates if pid not in reused], reuse
+
+
+def model_version_rows(
+    table: pl.DataFrame,
+    model_version: str,
+    run_id: str,
+    artefacts: dict[str, str],
+    trained_at: dt.datetime,
+) -> pl.DataFrame:
+    """Rows for the `model_versions` table of the products trained in this run.
+
+    Args:
+        table: forecast.product_table() output.
+        model_version: id of this training run's models.
+        run_id: the run that trained them.
+        artefacts: product_id -> artefact folder, for the products trained now.
+        trained_at: UTC time of training.
+    """
+    trained = table.filter(pl.col("product_id").is_in(list(artefacts)))
+    return trained.select(
+        pl.lit(model_version).alias("model_version"),
+        "product_id",
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(trained_at).alias("trained_at"),
+        pl.col("n_train_days").cast(pl.Int32),
+        "backtest_wape",
+        "baseline_wape",
+        "elasticity",
+        "elasticity_lo",
+        "elasticity_hi",
+        (pl.col("status") == "trained").alias("gate_passed"),
+        "status",
+        pl.col("product_id").replace_strict(artefacts, return_dtype=pl.String).alias("artefact"),
+    )
