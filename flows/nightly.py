@@ -6,6 +6,7 @@ only warehouse I/O retries, and a run's outputs are written in one transaction w
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 import uuid
@@ -43,7 +44,7 @@ class History:
 
 @task(name="read-history", **IO_RETRIES)
 def read_history(path: str, as_of: dt.date | None, product_ids: list[str] | None) -> History:
-    """Products, sales before `as_of` (default: the day after the latest sale) and model versions."""
+    """Products, sales before `as_of` (default: the day after the latest sale), model versions."""
     warehouse.migrate(path)
     latest = warehouse.latest_sales_date(path)
     if latest is None:
@@ -150,10 +151,9 @@ def _model_outputs(
 
 def _fail(path: str, run_id: str, exc: BaseException) -> None:
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    try:
+    # The run's own failure is the one to report, not a failure to record it.
+    with contextlib.suppress(Exception):
         warehouse.record_run_end(path, run_id, "failed", message=message[:500])
-    except Exception:  # the run's own failure is the one to report
-        pass
 
 
 # -------------------------------------------------------------------------------- flows
@@ -255,9 +255,11 @@ def _one_line(counts: dict) -> str:
 def _publish(recs: pl.DataFrame, counts: dict, as_of: dt.date) -> None:
     """Prefect artefacts: a markdown summary and the largest changes."""
     holds = recs.filter(pl.col("action") == "hold")
-    by_reason = holds.group_by(pl.col("reason").str.split(":").list.first().alias("why")).len()
-    lines = [f"# Nightly pricing for {as_of}", "", _one_line(counts), "", "| hold reason | products |",
-             "|---|---|"]  # fmt: skip
+    # Reasons read "hold 4.99: cold start: 30 days ..."; group by the first clause after the price.
+    why = pl.col("reason").str.split(": ").list.get(1, null_on_oob=True)
+    by_reason = holds.group_by(why.alias("why")).len()
+    lines = [f"# Nightly pricing for {as_of}", "", _one_line(counts), ""]
+    lines += ["| hold reason | products |", "|---|---|"]
     lines += [f"| {row['why']} | {row['len']} |" for row in by_reason.iter_rows(named=True)]
     create_markdown_artifact("\n".join(lines), key="nightly-summary")
     top = recs.sort(pl.col("profit_uplift").abs(), descending=True).head(20)

@@ -1,8 +1,8 @@
 """Frozen, validated settings for the whole pipeline.
 
-Settings come from defaults, optionally overridden by a TOML file (`--config FILE`) with the sections
-`[model]`, `[pricing]` and `[run]`. Every value is validated once, here; a bad key or value raises
-`ConfigError` with a one-line message naming the key.
+Settings come from defaults, optionally overridden by a TOML file (`--config FILE`) with the
+sections `[model]`, `[pricing]` and `[run]`. Every value is validated once, here; a bad key or
+value raises `ConfigError` with a one-line message naming the key.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def profit_capture(
         .join(
             oracle.select("product_id", pl.col("recommended_price").alias("oracle_price")),
             on="product_id",
-        )  # fmt: skip
+        )
         .join(products.select("product_id", "category", "unit_cost"), on="product_id")
         .join(demand.select("product_id", "base_units", "ref_price", "elasticity"), on="product_id")
         .sort("product_id")

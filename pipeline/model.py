@@ -209,8 +209,8 @@ def _shift_horizon(per_day, seg_len, horizon: int):
 class MaskedPoisson(keras.losses.Loss):
     """Poisson negative log-likelihood, weighted: y_true[..., 0] = units, y_true[..., 1] = weight.
 
-    Weights are 0 for censored, unobserved or held-out targets and 1 / (valid targets of the product)
-    otherwise, so each product contributes its mean loss and the total is a sum over products.
+    Weights are 0 for censored, unobserved or held-out targets and 1 / (valid targets of the
+    product) otherwise, so each product contributes its mean loss and the total sums over products.
     """
 
     def __init__(self, name: str = "masked_poisson", **kwargs) -> None:
@@ -232,7 +232,7 @@ class Batch:
 
 
 def segment_starts(n_days: int, seg_len: int, warmup: int) -> np.ndarray:
-    """Start indices of segments covering days [0, n_days), consecutive ones overlapping by warmup."""
+    """Start indices of segments covering days [0, n_days), neighbours overlapping by `warmup`."""
     if n_days <= seg_len:
         return np.array([n_days - seg_len])
     stride = seg_len - warmup

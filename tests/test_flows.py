@@ -72,7 +72,7 @@ def test_models_forecasts_and_run_record_are_written(demo_warehouse):
 
 
 def test_rerunning_a_night_reuses_models_and_replaces_not_duplicates(demo_warehouse):
-    path, world, first = demo_warehouse
+    path, _world, first = demo_warehouse
     second = nightly(warehouse_path=str(path), epochs=EPOCHS)
     assert second["n_trained"] == 0  # current models were reused
     count = wh.query_readonly(
