@@ -231,6 +231,44 @@ def evaluate(
     _run(debug, lambda: _print_evaluation(_settings(warehouse, config).warehouse, config))
 
 
+bench_app = typer.Typer(help="Benchmarks: JSON with medians and ratios measured in one run.")
+app.add_typer(bench_app, name="bench")
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Also write the JSON to this file.")]
+
+
+def _emit_json(result: dict, out: Path | None) -> None:
+    import json
+
+    text = json.dumps(result, indent=2, default=str)
+    if out is not None:
+        out.write_text(text + "\n")
+    typer.echo(text)
+
+
+@bench_app.command("train")
+def bench_train(
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Comma-separated product counts.")
+    ] = "100,1000",
+    days: Annotated[int, typer.Option("--days", help="Days of history.")] = 730,
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs for both sides.")] = 5,
+    naive_products: Annotated[
+        int, typer.Option("--naive-products", help="Products the naive loop is timed on.")
+    ] = 20,
+    repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per measure.")] = 3,
+    out: OutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Batched per-product training against the naive per-product Keras loop."""
+    from pipeline.bench import train as bench
+
+    def action() -> None:
+        counts = [int(s) for s in sizes.split(",") if s.strip()]
+        _emit_json(bench.run(counts, days, epochs, naive_products, repeats), out)
+
+    _run(debug, action)
+
+
 def _print_summary(summary: dict) -> None:
     typer.echo(
         f"\nnightly run {summary['run_id']} for {summary['as_of']}:\n"

@@ -152,6 +152,7 @@ _ROW_SCHEMA = {
     "dispersion": pl.Float64,
     "backtest_wape": pl.Float64,
     "baseline_wape": pl.Float64,
+    "stockout_share": pl.Float64,
 }
 
 
@@ -166,6 +167,7 @@ def _product_row(
             panel.product_ids[i], category, STATUS_COLD_START,
             f"cold start: {n_obs} days of history (minimum {cfg.min_history_days})",
             n_obs, ref, recent * cfg.horizon, None, None, None, 0.3, None, None,
+            _stockout_share(panel, i),
         )  # fmt: skip
     m_wape = wape(out.model_abs_error[j : j + 1], out.actual_units[j : j + 1])[0]
     n_wape = wape(out.naive_abs_error[j : j + 1], out.actual_units[j : j + 1])[0]
@@ -181,8 +183,15 @@ def _product_row(
         panel.product_ids[i], category, status, reason, n_obs, ref,
         float(out.base_daily[j].sum()), float(out.elasticity[j]), float(out.elasticity_lo[j]),
         float(out.elasticity_hi[j]), float(out.dispersion[j]), _none_if_nan(m_wape),
-        _none_if_nan(n_wape),
+        _none_if_nan(n_wape), _stockout_share(panel, i),
     )  # fmt: skip
+
+
+def _stockout_share(panel: Panel, i: int, days: int = 90) -> float:
+    """Share of the last `days` observed days that were stockouts (censored sales)."""
+    observed = panel.observed[i]
+    recent = panel.stockout[i][observed][-days:]
+    return float(recent.mean()) if recent.size else 0.0
 
 
 def _none_if_nan(value: float) -> float | None:
