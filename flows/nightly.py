@@ -62,7 +62,9 @@ def read_history(path: str, as_of: dt.date | None, product_ids: list[str] | None
 
 
 @task(name="train-shard")
-def train_shard(panel: Panel, cfg: ModelConfig, folder: str, shard: str) -> ModelOutputs:
+def train_shard(
+    panel: Panel, cfg: ModelConfig, folder: str, shard: str, groups: np.ndarray | None = None
+) -> ModelOutputs:
     """Train one shard of products as one batched model and save it."""
     logger = get_run_logger()
     started = time.perf_counter()
@@ -75,7 +77,7 @@ def train_shard(panel: Panel, cfg: ModelConfig, folder: str, shard: str) -> Mode
             shard, epoch, epochs, loss, active, len(panel.product_ids), eta,
         )  # fmt: skip
 
-    outputs, seconds = registry.train_shard(panel, cfg, Path(folder), progress)
+    outputs, seconds = registry.train_shard(panel, cfg, Path(folder), progress, groups)
     logger.info("%s: %d products trained in %.1fs", shard, len(panel.product_ids), seconds)
     return outputs
 
@@ -139,8 +141,10 @@ def _model_outputs(
     shards = _shards(to_train, settings.run.shard_size)
     folders = [str(settings.model_dir / version / f"shard-{n:03d}") for n in range(len(shards))]
     panels = [panel.select(np.array([index[p] for p in shard])) for shard in shards]
+    category = dict(zip(*history.products.select("product_id", "category"), strict=True))
+    groups = [np.array([category[p] or "" for p in shard]) for shard in shards]
     trained = train_shard.map(
-        panels, cfg, folders, [f"shard {n + 1}/{len(shards)}" for n in range(len(shards))]
+        panels, cfg, folders, [f"shard {n + 1}/{len(shards)}" for n in range(len(shards))], groups
     ).result()
     loaded = [load_shard(panel, cfg, folder) for folder in reuse]
     artefacts = {

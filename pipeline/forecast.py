@@ -33,7 +33,9 @@ class ModelOutputs:
         base_daily: [P, K] expected units per day over the horizon at the reference price, no promo.
         elasticity, elasticity_lo, elasticity_hi: [P] the price elasticity and its ~90% interval.
         dispersion: [P] negative-binomial alpha of the residuals (variance = mu + alpha mu^2).
-        model_abs_error, naive_abs_error, actual_units: [P] backtest sums over the origins.
+        model_abs_error, naive_abs_error, actual_units, n_points: [P] backtest sums over the
+            origins (errors and units over uncensored days, and how many such days).
+        naive_scale: [P] in-sample seasonal-naive mean absolute error (the MASE denominator).
     """
 
     product_ids: tuple[str, ...]
@@ -45,6 +47,8 @@ class ModelOutputs:
     model_abs_error: np.ndarray
     naive_abs_error: np.ndarray
     actual_units: np.ndarray
+    n_points: np.ndarray
+    naive_scale: np.ndarray
 
 
 def backtest_origins(n_days: int, cutoff: int, horizon: int, count: int = 3) -> list[int]:
@@ -55,8 +59,8 @@ def backtest_origins(n_days: int, cutoff: int, horizon: int, count: int = 3) -> 
 
 def backtest_errors(
     log_units: np.ndarray, panel: Panel, origins: list[int], horizon: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Absolute errors of the model and of seasonal-naive, and actual units, summed per product.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Absolute errors of the model and of seasonal-naive, actual units and points, per product.
 
     Args:
         log_units: [P, L, K] model output of the segment ending at panel.end (actual prices).
@@ -67,7 +71,7 @@ def backtest_errors(
     Stockout and unobserved days are left out of both sides (their actual sales are censored).
     """
     p, seg_len, _ = log_units.shape
-    model_err, naive_err, actual = np.zeros(p), np.zeros(p), np.zeros(p)
+    model_err, naive_err, actual, points = (np.zeros(p) for _ in range(4))
     for origin in origins:
         row = origin - 1 - (panel.n_days - seg_len)
         predicted = np.exp(np.clip(log_units[:, row, :], -20, 15))
@@ -77,7 +81,22 @@ def backtest_errors(
         model_err += (np.abs(truth - predicted) * good).sum(axis=1)
         naive_err += (np.abs(truth - naive) * good).sum(axis=1)
         actual += (truth * good).sum(axis=1)
-    return model_err, naive_err, actual
+        points += good.sum(axis=1)
+    return model_err, naive_err, actual, points
+
+
+def naive_scale(panel: Panel, cutoff: int, season: int = 7) -> np.ndarray:
+    """MASE denominator: mean absolute in-sample seasonal-naive error before `cutoff`: [P]."""
+    good = panel.observed & ~panel.stockout
+    pair = good[:, season:cutoff] & good[:, : cutoff - season]
+    diff = np.abs(panel.units[:, season:cutoff] - panel.units[:, : cutoff - season])
+    return (diff * pair).sum(axis=1) / np.maximum(pair.sum(axis=1), 1)
+
+
+def mase(abs_error: np.ndarray, points: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Mean absolute scaled error; NaN where undefined (no points or a flat history)."""
+    ok = (points > 0) & (scale > 0)
+    return np.where(ok, abs_error / np.maximum(points, 1) / np.where(ok, scale, 1.0), np.nan)
 
 
 def wape(abs_error: np.ndarray, actual: np.ndarray) -> np.ndarray:
@@ -153,6 +172,8 @@ _ROW_SCHEMA = {
     "backtest_wape": pl.Float64,
     "baseline_wape": pl.Float64,
     "stockout_share": pl.Float64,
+    "backtest_mase": pl.Float64,
+    "baseline_mase": pl.Float64,
 }
 
 
@@ -167,7 +188,7 @@ def _product_row(
             panel.product_ids[i], category, STATUS_COLD_START,
             f"cold start: {n_obs} days of history (minimum {cfg.min_history_days})",
             n_obs, ref, recent * cfg.horizon, None, None, None, 0.3, None, None,
-            _stockout_share(panel, i),
+            _stockout_share(panel, i), None, None,
         )  # fmt: skip
     m_wape = wape(out.model_abs_error[j : j + 1], out.actual_units[j : j + 1])[0]
     n_wape = wape(out.naive_abs_error[j : j + 1], out.actual_units[j : j + 1])[0]
@@ -184,7 +205,15 @@ def _product_row(
         float(out.base_daily[j].sum()), float(out.elasticity[j]), float(out.elasticity_lo[j]),
         float(out.elasticity_hi[j]), float(out.dispersion[j]), _none_if_nan(m_wape),
         _none_if_nan(n_wape), _stockout_share(panel, i),
+        *(_none_if_nan(v) for v in _mases(out, j)),
     )  # fmt: skip
+
+
+def _mases(out: ModelOutputs, j: int) -> tuple[float, float]:
+    one = slice(j, j + 1)
+    model_mase = mase(out.model_abs_error[one], out.n_points[one], out.naive_scale[one])[0]
+    naive_mase = mase(out.naive_abs_error[one], out.n_points[one], out.naive_scale[one])[0]
+    return model_mase, naive_mase
 
 
 def _stockout_share(panel: Panel, i: int, days: int = 90) -> float:
@@ -223,7 +252,8 @@ def daily_forecasts(
         horizon: K.
 
     Returns:
-        product_id, ds, price, units_mean, units_p10, units_p90 (negative-binomial quantiles).
+        product_id, ds, price, units_mean, units_p10, units_p50, units_p90 (negative-binomial
+        quantiles).
     """
     joined = table.join(prices, on="product_id", how="inner")
     ids, means, price_col = [], [], []
@@ -237,7 +267,7 @@ def daily_forecasts(
         price_col.append(row["price"])
     mean = np.array(means).reshape(len(ids), horizon)
     alpha = joined["dispersion"].fill_null(0.3).to_numpy()[:, None]
-    p10, p90 = nb_quantiles(mean, np.maximum(alpha, 1e-6), (0.1, 0.9))
+    p10, p50, p90 = nb_quantiles(mean, np.maximum(alpha, 1e-6), (0.1, 0.5, 0.9))
     days = [start + dt.timedelta(days=k) for k in range(horizon)]
     return pl.DataFrame(
         {
@@ -246,6 +276,7 @@ def daily_forecasts(
             "price": np.repeat(price_col, horizon),
             "units_mean": mean.ravel(),
             "units_p10": p10.ravel(),
+            "units_p50": p50.ravel(),
             "units_p90": p90.ravel(),
         },
         schema_overrides={"ds": pl.Date},
@@ -280,7 +311,7 @@ def model_outputs(
     at_ref = model.predict_segment(net, panel, cfg, future_at_ref=True)
     stats_ = model.fit_statistics(net, panel, cfg)
     p = len(panel.product_ids)
-    errors = (np.zeros(p), np.zeros(p), np.zeros(p))
+    errors = tuple(np.zeros(p) for _ in range(4))
     origins = [] if cutoff is None else backtest_origins(panel.n_days, cutoff, cfg.horizon)
     if origins:
         actual_prices = model.predict_segment(net, panel, cfg, future_at_ref=False)
@@ -295,4 +326,6 @@ def model_outputs(
         model_abs_error=errors[0],
         naive_abs_error=errors[1],
         actual_units=errors[2],
+        n_points=errors[3],
+        naive_scale=naive_scale(panel, cutoff if cutoff is not None else panel.n_days),
     )

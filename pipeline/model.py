@@ -39,6 +39,7 @@ from pipeline.features import (
     calendar_features,
     glm_elasticity,
     history_features,
+    shrink_elasticities,
 )
 
 ARTEFACT_FORMAT = 1  # bump when the weights' layout changes: older artefacts are refused
@@ -415,8 +416,16 @@ def build_net(n_products: int, cfg: ModelConfig) -> DemandNet:
     return net
 
 
-def train(panel: Panel, cfg: ModelConfig, progress: ProgressFn | None = None) -> TrainResult:
+def train(
+    panel: Panel,
+    cfg: ModelConfig,
+    progress: ProgressFn | None = None,
+    groups: np.ndarray | None = None,
+) -> TrainResult:
     """Train one model per product of `panel`, all products in one batched computation.
+
+    `groups` (e.g. category codes, [P]) lets the regression elasticities borrow strength within a
+    group (partial pooling); without it each product stands alone.
 
     The last `cfg.validation_days` days are held out of the loss: they drive per-product early
     stopping and the backtest. Returns the trained net with each product at its best epoch.
@@ -438,6 +447,8 @@ def train(panel: Panel, cfg: ModelConfig, progress: ProgressFn | None = None) ->
     net.log_level.assign(np.log(panel.level + 0.05).astype("float32"))
     if cfg.elasticity in ("regression", "joint"):
         start, se = glm_elasticity(panel, calendar_features(panel.start, panel.n_days))
+        if groups is not None:
+            start, se = shrink_elasticities(start, se, groups)
         net.theta.assign(_inverse_softplus(-start).astype("float32"))
         net.elasticity_se.assign(se.astype("float32"))
     # "regression": the elasticity stays at the whole-history Poisson regression estimate and the

@@ -17,7 +17,17 @@ from pipeline.config import ModelConfig
 from pipeline.features import Panel
 from pipeline.forecast import ModelOutputs, model_outputs
 
-_STORED = ("elasticity_lo", "elasticity_hi", "dispersion", "model_abs_error", "naive_abs_error")
+# Backtest results and intervals computed at training time, reused with the saved model.
+_STORED = (
+    "elasticity_lo",
+    "elasticity_hi",
+    "dispersion",
+    "model_abs_error",
+    "naive_abs_error",
+    "actual_units",
+    "n_points",
+    "naive_scale",
+)
 
 
 def new_model_version(as_of: dt.date, run_id: str) -> str:
@@ -26,17 +36,22 @@ def new_model_version(as_of: dt.date, run_id: str) -> str:
 
 
 def train_shard(
-    panel: Panel, cfg: ModelConfig, folder: Path, progress: model.ProgressFn | None = None
+    panel: Panel,
+    cfg: ModelConfig,
+    folder: Path,
+    progress: model.ProgressFn | None = None,
+    groups: np.ndarray | None = None,
 ) -> tuple[ModelOutputs, float]:
     """Train the products of `panel` as one batched model, backtest it and save it to `folder`.
+
+    `groups` ([P] category labels) lets elasticities borrow strength within a category.
 
     Returns:
         The model's outputs for these products and the training time in seconds.
     """
-    result = model.train(panel, cfg, progress)
+    result = model.train(panel, cfg, progress, groups)
     outputs = model_outputs(result.net, result.panel, cfg, result.cutoff)
     extra = {name: getattr(outputs, name).tolist() for name in _STORED}
-    extra["actual_units"] = outputs.actual_units.tolist()
     model.save(result, folder, cfg, extra)
     return outputs, result.seconds
 
@@ -64,7 +79,7 @@ def load_shard(folder: Path, panel: Panel, cfg: ModelConfig) -> ModelOutputs:
         panel.select(np.array([index[p] for p in meta["product_ids"]])), meta
     )
     fresh = model_outputs(net, sub, cfg, cutoff=None)
-    stored = {name: np.asarray(meta[name]) for name in (*_STORED, "actual_units")}
+    stored = {name: np.asarray(meta[name]) for name in _STORED}
     return ModelOutputs(
         product_ids=sub.product_ids,
         base_daily=fresh.base_daily,
@@ -76,7 +91,7 @@ def load_shard(folder: Path, panel: Panel, cfg: ModelConfig) -> ModelOutputs:
 def concat_outputs(parts: list[ModelOutputs]) -> ModelOutputs:
     """Several shards' outputs as one (products in shard order)."""
     if not parts:
-        return ModelOutputs((), np.zeros((0, 1)), *(np.zeros(0) for _ in range(7)))
+        return ModelOutputs((), np.zeros((0, 1)), *(np.zeros(0) for _ in range(9)))
     ids = tuple(pid for part in parts for pid in part.product_ids)
     arrays = {
         name: np.concatenate([getattr(part, name) for part in parts])
@@ -146,6 +161,9 @@ def model_version_rows(
         pl.col("n_train_days").cast(pl.Int32),
         "backtest_wape",
         "baseline_wape",
+        "backtest_mase",
+        "baseline_mase",
+        "dispersion",
         "elasticity",
         "elasticity_lo",
         "elasticity_hi",
