@@ -251,7 +251,7 @@ def bench_train(
         str, typer.Option("--sizes", help="Comma-separated product counts.")
     ] = "100,1000",
     days: Annotated[int, typer.Option("--days", help="Days of history.")] = 730,
-    epochs: Annotated[int, typer.Option("--epochs", help="Epochs for both sides.")] = 5,
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs for both sides.")] = 10,
     naive_products: Annotated[
         int, typer.Option("--naive-products", help="Products the naive loop is timed on.")
     ] = 20,

@@ -600,3 +600,29 @@ def with_saved_scales(panel: Panel, meta: dict) -> Panel:
         ref_price=np.asarray(meta["ref_price"], dtype=np.float32)[order],
         level=np.asarray(meta["level"], dtype=np.float32)[order],
     )
+
+
+# --------------------------------------------------------------------------- the naive baseline
+
+
+def naive_product_model(window: int, n_features: int, cfg: ModelConfig) -> keras.Model:
+    """The usual one-model-per-product LSTM (benchmark baseline): window -> next `horizon` days.
+
+    Compiled with a Poisson loss on targets scaled by the product's level; built fresh for each
+    product in a Python loop by `pipeline.bench.train`.
+    """
+    keras.utils.set_random_seed(cfg.seed)
+    net = keras.Sequential(
+        [
+            keras.Input((window, n_features)),
+            keras.layers.LSTM(cfg.hidden_units),
+            keras.layers.Dense(cfg.horizon, activation="softplus"),
+        ]
+    )
+    net.compile(optimizer=keras.optimizers.Adam(0.005), loss="poisson")
+    return net
+
+
+def clear_session() -> None:
+    """Free Keras' global state between the naive loop's per-product models."""
+    keras.backend.clear_session()
