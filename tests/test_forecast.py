@@ -1,0 +1,91 @@
+"""Tests of pipeline/forecast.py: backtest metrics, the quality gate, pooling and quantiles."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from pipeline import forecast
+from pipeline.config import ModelConfig
+from pipeline.features import Panel
+
+K = 7
+
+
+def make_panel(n_days: int = 70) -> Panel:
+    units = np.tile(np.arange(n_days, dtype=np.float32) % 7 + 1, (3, 1))
+    observed = np.ones_like(units, dtype=bool)
+    observed[2, :50] = False  # a new product
+    price = np.ones_like(units)
+    price[0, ::10] = 0.8  # product 0 had promotions
+    return Panel(
+        product_ids=("A", "B", "C"), start=dt.date(2025, 1, 1), units=units, observed=observed,
+        stockout=np.zeros_like(observed), price=price, promo=np.zeros_like(observed),
+        ref_price=np.ones(3, np.float32), level=units.mean(axis=1), n_observed=observed.sum(axis=1),
+        price_varied=np.array([True, False, False]),
+    )  # fmt: skip
+
+
+def test_backtest_of_a_perfect_forecast_beats_seasonal_naive_and_scores_zero() -> None:
+    panel = make_panel()
+    seg = 28
+    # A perfect model: log of the actual units ahead of every origin in the last segment.
+    log_units = np.zeros((3, seg, K))
+    for row in range(seg):
+        origin = panel.n_days - seg + row
+        ahead = np.arange(origin + 1, origin + 1 + K)
+        log_units[:, row] = np.log(panel.units[:, np.minimum(ahead, panel.n_days - 1)])
+    origins = forecast.backtest_origins(panel.n_days, panel.n_days - 21, K)
+    assert origins == [49, 56, 63]
+    model_err, naive_err, actual, points = forecast.backtest_errors(log_units, panel, origins, K)
+    assert model_err == pytest.approx(np.zeros(3), abs=1e-3)
+    assert naive_err == pytest.approx(np.zeros(3), abs=1e-3)  # weekly pattern: naive is exact too
+    assert points.tolist() == [21, 21, 20]  # C was launched on day 50: day 49 is unobserved
+    assert actual[0] == pytest.approx(panel.units[0, 49:70].sum())
+    assert forecast.wape(np.array([5.0]), np.array([20.0]))[0] == 0.25
+    scale = forecast.naive_scale(panel, 49)
+    assert scale[0] == 0.0
+    assert np.isnan(forecast.mase(np.array([1.0]), np.array([3.0]), np.array([0.0])))[0]
+
+
+def test_product_table_gates_pools_and_cold_starts() -> None:
+    panel = make_panel()
+    cfg = ModelConfig(horizon=K, min_history_days=30)
+    outputs = forecast.ModelOutputs(
+        product_ids=("A", "B"), base_daily=np.full((2, K), 2.0),
+        elasticity=np.array([-2.0, -0.7]), elasticity_lo=np.array([-2.5, -1.0]),
+        elasticity_hi=np.array([-1.5, -0.4]), dispersion=np.array([0.1, 0.1]),
+        model_abs_error=np.array([5.0, 9.0]), naive_abs_error=np.array([10.0, 10.0]),
+        actual_units=np.array([50.0, 50.0]), n_points=np.array([21.0, 21.0]),
+        naive_scale=np.array([1.0, 1.0]),
+    )  # fmt: skip
+    table = forecast.product_table(outputs, panel, {"A": "x", "B": "x", "C": "x"}, cfg)
+    rows = {r["product_id"]: r for r in table.iter_rows(named=True)}
+    assert rows["A"]["status"] == "trained" and rows["A"]["hold_reason"] is None
+    assert rows["A"]["backtest_wape"] == pytest.approx(0.1)
+    assert rows["A"]["base_units"] == pytest.approx(2.0 * K)
+    assert rows["B"]["status"] == "not_identified"
+    assert rows["B"]["elasticity"] == pytest.approx(-2.0)  # the category's trusted median
+    assert "price never varied" in rows["B"]["hold_reason"]
+    assert rows["C"]["status"] == "cold_start" and "20 days" in rows["C"]["hold_reason"]
+
+
+def test_pooled_elasticity_falls_back_to_all_products() -> None:
+    frame = pl.DataFrame(
+        {
+            "product_id": ["a", "b", "c"], "category": ["x", "x", "y"],
+            "elasticity": [-1.0, -3.0, -9.0], "trusted": [True, True, False],
+        }
+    )  # fmt: skip
+    pooled = forecast.pooled_elasticity(frame).sort("product_id")["pooled_elasticity"]
+    assert pooled.to_list() == [-2.0, -2.0, -2.0]
+
+
+def test_negative_binomial_quantiles_bracket_the_mean() -> None:
+    mean = np.array([[0.5, 5.0, 50.0]])
+    p10, p50, p90 = forecast.nb_quantiles(mean, np.full((1, 1), 0.2), (0.1, 0.5, 0.9))
+    assert (p10 <= p50).all() and (p50 <= p90).all()
+    assert (p10 < mean).all() and (mean < p90).all()
