@@ -246,7 +246,8 @@ def daily_forecasts(
     Args:
         table: product_table() output (ref_price, elasticity, dispersion, base_units).
         base_daily: product_id -> [K] expected units per day at the reference price; products
-            missing here spread base_units evenly over the horizon.
+            missing here (cold starts) spread base_units over the horizon with their category's
+            average daily profile (weekday and season shape), or evenly without one.
         prices: product_id, price (the price the forecast assumes).
         start: first forecast day.
         horizon: K.
@@ -256,11 +257,13 @@ def daily_forecasts(
         quantiles).
     """
     joined = table.join(prices, on="product_id", how="inner")
+    profiles = category_profiles(table, base_daily, horizon)
     ids, means, price_col = [], [], []
     for row in joined.iter_rows(named=True):
         base = base_daily.get(row["product_id"])
         if base is None:
-            base = np.full(horizon, (row["base_units"] or 0.0) / horizon)
+            shape = profiles.get(row["category"], np.full(horizon, 1.0 / horizon))
+            base = (row["base_units"] or 0.0) * shape
         factor = (row["price"] / row["ref_price"]) ** row["elasticity"]
         ids.append(row["product_id"])
         means.append(np.asarray(base, dtype=np.float64) * factor)
@@ -281,6 +284,18 @@ def daily_forecasts(
         },
         schema_overrides={"ds": pl.Date},
     )
+
+
+def category_profiles(
+    table: pl.DataFrame, base_daily: dict[str, np.ndarray], horizon: int
+) -> dict[str, np.ndarray]:
+    """Each category's average share of the horizon's units falling on each day: [K], sums to 1."""
+    shares: dict[str, list[np.ndarray]] = {}
+    for pid, category in table.select("product_id", "category").iter_rows():
+        daily = base_daily.get(pid)
+        if daily is not None and daily.sum() > 0:
+            shares.setdefault(category, []).append(np.asarray(daily) / daily.sum())
+    return {c: np.mean(v, axis=0) for c, v in shares.items() if len(v[0]) == horizon}
 
 
 def nb_quantiles(

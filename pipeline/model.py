@@ -42,8 +42,8 @@ from pipeline.features import (
     shrink_elasticities,
 )
 
-ARTEFACT_FORMAT = 1  # bump when the weights' layout changes: older artefacts are refused
-WEIGHTS_FILE = "model.weights.h5"
+ARTEFACT_FORMAT = 2  # bump when the model's layout changes: older artefacts are refused
+MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
 
 
@@ -546,9 +546,9 @@ def fit_statistics(net: DemandNet, panel: Panel, cfg: ModelConfig, z: float = 1.
 
 
 def save(result: TrainResult, folder: Path, cfg: ModelConfig, extra: dict | None = None) -> Path:
-    """Save weights (Keras' .weights.h5) and the metadata needed to use them again."""
+    """Save the model (Keras' .keras format) and the metadata needed to use it again."""
     folder.mkdir(parents=True, exist_ok=True)
-    result.net.save_weights(folder / WEIGHTS_FILE)
+    result.net.save(folder / MODEL_FILE)
     meta = {
         "format": ARTEFACT_FORMAT,
         "keras_version": keras.__version__,
@@ -562,18 +562,29 @@ def save(result: TrainResult, folder: Path, cfg: ModelConfig, extra: dict | None
     return folder
 
 
+def read_meta(folder: Path) -> dict:
+    """The JSON metadata saved beside a model (product ids, scales, config, backtest)."""
+    try:
+        return json.loads((folder / META_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelArtefactError(
+            f"model artefact {folder} has no readable metadata: {exc}"
+        ) from None
+
+
 def load(folder: Path, cfg: ModelConfig) -> tuple[DemandNet, dict]:
     """Load a saved model; refuse one made by another artefact format or model shape.
 
-    Only weights are read (no code is deserialised), which is Keras' safe way to load.
+    The .keras file is loaded in Keras' safe mode: only the registered model classes of this
+    module can be rebuilt, no arbitrary code (lambdas) is deserialised.
 
     Raises:
         ModelArtefactError: missing files, another format, or another shape than `cfg`.
     """
     meta_path = folder / META_FILE
-    if not meta_path.is_file() or not (folder / WEIGHTS_FILE).is_file():
+    if not meta_path.is_file() or not (folder / MODEL_FILE).is_file():
         raise ModelArtefactError(f"model artefact {folder} is incomplete: run `pricing retrain`")
-    meta = json.loads(meta_path.read_text())
+    meta = read_meta(folder)
     saved = meta.get("model_config", {})
     if meta.get("format") != ARTEFACT_FORMAT:
         raise ModelArtefactError(
@@ -586,8 +597,15 @@ def load(folder: Path, cfg: ModelConfig) -> tuple[DemandNet, dict]:
                 f"model artefact {folder} was trained with {key}={saved.get(key)}, config says "
                 f"{getattr(cfg, key)}: run `pricing retrain`"
             )
-    net = build_net(len(meta["product_ids"]), cfg)
-    net.load_weights(folder / WEIGHTS_FILE)
+    try:
+        net = keras.saving.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
+    except (ValueError, TypeError, OSError) as exc:
+        raise ModelArtefactError(
+            f"model artefact {folder} cannot be loaded ({str(exc).splitlines()[0]}): "
+            "run `pricing retrain`"
+        ) from None
+    if not isinstance(net, DemandNet) or net.n_products != len(meta["product_ids"]):
+        raise ModelArtefactError(f"model artefact {folder} does not match its metadata: retrain")
     return net, meta
 
 

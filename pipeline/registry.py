@@ -108,11 +108,15 @@ def plan_training(
     as_of: dt.date,
     max_age_days: int,
     force: bool,
+    panel: Panel | None = None,
+    drift_ratio: float = 2.0,
 ) -> tuple[list[str], dict[str, list[str]]]:
     """Split products into those to train now and those whose current model can be reused.
 
-    A model is current when its artefact still exists and it was trained at most `max_age_days`
-    before `as_of`. Products with too little history (`trainable` False) are in neither list.
+    A model is current when its artefact still exists, it was trained at most `max_age_days`
+    before `as_of`, and (given the `panel`) no product of its shard drifted: recent mean units
+    moved by more than `drift_ratio` from the level it was trained on. Products with too little
+    history (`trainable` False) are in neither list.
 
     Returns:
         (products to train, {artefact folder: products reusing it}).
@@ -129,11 +133,30 @@ def plan_training(
     reuse: dict[str, list[str]] = {}
     for artefact, group in current.group_by("artefact"):
         folder = str(artefact[0])
-        if Path(folder, model.WEIGHTS_FILE).is_file():
+        if Path(folder, model.MODEL_FILE).is_file() and not _drifted(folder, panel, drift_ratio):
             reuse[folder] = group["product_id"].to_list()
     # A shard is reusable only whole: its products' histories are re-read together.
     reused = {pid for pids in reuse.values() for pid in pids}
     return [pid for pid in candidates if pid not in reused], reuse
+
+
+def _drifted(folder: str, panel: Panel | None, ratio: float, days: int = 28) -> bool:
+    """Has any product of this shard's model moved away from the level it was trained on?"""
+    if panel is None:
+        return False
+    meta = model.read_meta(Path(folder))
+    index = {pid: i for i, pid in enumerate(panel.product_ids)}
+    for pid, trained_level in zip(meta["product_ids"], meta["level"], strict=True):
+        i = index.get(pid)
+        if i is None:
+            continue
+        good = panel.observed[i] & ~panel.stockout[i]
+        recent = panel.units[i][good][-days:]
+        level = float(recent.mean()) if recent.size else 0.0
+        low, high = sorted((level + 0.1, trained_level + 0.1))
+        if high / low > ratio:
+            return True
+    return False
 
 
 def model_version_rows(
