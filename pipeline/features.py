@@ -286,13 +286,15 @@ def _nb_alpha(y: np.ndarray, mu: np.ndarray, good: np.ndarray) -> np.ndarray:
 
 
 def shrink_elasticities(
-    estimate: np.ndarray, se: np.ndarray, groups: np.ndarray
+    estimate: np.ndarray, se: np.ndarray, groups: np.ndarray, identified_se: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Partial pooling: shrink each product's elasticity toward its group's (category's) mean.
 
     Empirical Bayes with a normal prior per group: mean = precision-weighted group mean, variance
-    tau^2 = the group's spread of estimates beyond their own noise (at least 0.05). A precise
-    estimate barely moves; a noisy one (an intermittent product) moves toward its category.
+    tau^2 = the group's spread of estimates beyond their own noise (at least 0.05), both computed
+    from the group's identified estimates only (standard error below `identified_se`: a product
+    whose price never moved says nothing about the spread). A precise estimate barely moves; a
+    noisy one (an intermittent product) moves toward its category.
 
     Returns:
         The posterior means (<= -0.05) and standard deviations, [P] each.
@@ -301,10 +303,11 @@ def shrink_elasticities(
     precision = 1.0 / np.maximum(se, 1e-6) ** 2
     for group in np.unique(groups):
         members = groups == group
-        if members.sum() < 3:
+        known = members & (se < identified_se)
+        if known.sum() < 3:
             continue
-        prior = np.average(estimate[members], weights=precision[members])
-        tau2 = max(float(np.var(estimate[members]) - np.mean(se[members] ** 2)), 0.05)
+        prior = np.average(estimate[known], weights=precision[known])
+        tau2 = max(float(np.var(estimate[known]) - np.mean(se[known] ** 2)), 0.05)
         weight = precision[members] / (precision[members] + 1.0 / tau2)
         post[members] = weight * estimate[members] + (1.0 - weight) * prior
         post_se[members] = np.sqrt(1.0 / (precision[members] + 1.0 / tau2))

@@ -120,3 +120,11 @@ def test_shrinkage_moves_noisy_estimates_toward_their_group() -> None:
     assert abs(post[3] - (-1.0)) < 0.5  # noisy: pulled most of the way to its group
     assert post_se[3] < se[3]
     assert (post <= -0.05).all()
+
+
+def test_unidentified_products_do_not_flatten_the_pooling() -> None:
+    estimate = np.array([-1.0, -2.0, -3.0, -0.05, -0.05])
+    se = np.array([0.1, 0.1, 0.1, 30.0, 30.0])  # the last two: price never moved
+    post, _ = shrink_elasticities(estimate, se, np.array(["a"] * 5))
+    np.testing.assert_allclose(post[:3], estimate[:3], atol=0.05)
+    assert post[3] == pytest.approx(-2.0, abs=0.05)
