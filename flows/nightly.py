@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import time
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import polars as pl
@@ -21,10 +24,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.logging import get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipeline import pricing, registry, warehouse
+from flows.shards import ShardJob, ShardResults, run_shards
+from pipeline import faults, pricing, registry, runlock, validate, warehouse
 from pipeline.config import ModelConfig, Settings, load_settings
 from pipeline.features import Panel, build_panel
 from pipeline.forecast import ModelOutputs, daily_forecasts, product_table
+from pipeline.report import hold_reasons
 
 IO_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 10, 30]}
 
@@ -46,7 +51,8 @@ class History:
 def read_history(path: str, as_of: dt.date | None, product_ids: list[str] | None) -> History:
     """Products, sales before `as_of` (default: the day after the latest sale), model versions."""
     warehouse.migrate(path)
-    latest = warehouse.latest_sales_date(path)
+    # A sale dated in the future (a bad row) must not move the priced horizon there.
+    latest = warehouse.latest_sales_date(path, not_after=validate.latest_plausible_day())
     if latest is None:
         raise warehouse.WarehouseError(
             f"warehouse {path} has no sales: run `pricing demo` or `pricing load` first"
@@ -59,6 +65,15 @@ def read_history(path: str, as_of: dt.date | None, product_ids: list[str] | None
     sales = warehouse.read_sales(path, before=as_of, product_ids=ids)
     versions = warehouse.read_model_versions(path, latest_only=True)
     return History(products, sales, versions, as_of)
+
+
+@task(name="validate-history", **IO_RETRIES)
+def validate_history(path: str, history: History) -> validate.Checked:
+    """Check the history read: bad rows are dropped, their products held (pipeline/validate.py)."""
+    limit = validate.latest_plausible_day()
+    later = warehouse.read_sales(path, after=max(limit, history.as_of - dt.timedelta(days=1)))
+    orphans = warehouse.read_orphan_sales(path)
+    return validate.check_history(history.products, history.sales, later, orphans, limit)
 
 
 @task(name="train-shard")
@@ -76,6 +91,7 @@ def train_shard(
             "%s: epoch %d/%d, loss %.4f, %d/%d products still improving, ETA %.0fs at most",
             shard, epoch, epochs, loss, active, len(panel.product_ids), eta,
         )  # fmt: skip
+        faults.pause_point("train")  # crash tests only (off unless PRICING_TEST_PAUSE_AT=train)
 
     outputs, seconds = registry.train_shard(panel, cfg, Path(folder), progress, groups)
     logger.info("%s: %d products trained in %.1fs", shard, len(panel.product_ids), seconds)
@@ -91,6 +107,7 @@ def load_shard(panel: Panel, cfg: ModelConfig, folder: str) -> ModelOutputs:
 @task(name="optimise-prices")
 def optimise(products: pl.DataFrame, table: pl.DataFrame, settings: Settings) -> pl.DataFrame:
     """Pick every product's price under the business rules."""
+    faults.pause_point("optimise")  # crash tests only (off unless PRICING_TEST_PAUSE_AT=optimise)
     return pricing.recommend(products, table, settings.pricing)
 
 
@@ -102,14 +119,60 @@ def write_outputs(path: str, run_id: str, as_of: dt.date | None, **frames: Any) 
 
 @task(name="record-run-start", **IO_RETRIES)
 def record_start(path: str, run_id: str, flow_name: str, as_of: dt.date, params: dict) -> None:
-    """Insert the run's row with status 'running'."""
-    warehouse.record_run_start(path, run_id, flow_name, as_of, params)
+    """Insert the run's row with status 'running'; mark runs left 'running' by dead processes.
+
+    Called under the warehouse's run lock (`_warehouse_guard`), so no other run is alive.
+    """
+    warehouse.record_run_start(path, run_id, flow_name, as_of, params, abandon_others=True)
+
+
+@task(name="record-stage-times", **IO_RETRIES)
+def record_stages(path: str, run_id: str, stages: dict[str, float]) -> None:
+    """Store the completed run's seconds per stage, the write included (ends it again, now)."""
+    warehouse.record_run_end(path, run_id, "completed", counts={"stage_seconds": _json(stages)})
 
 
 # ------------------------------------------------------------------------------ helpers
 
 
-def _settings(warehouse_path: str | None, config_file: str | None, epochs: int | None) -> Settings:
+class ShardsFailedError(RuntimeError):
+    """Some training shards failed; the finished shards' models were registered."""
+
+
+@dataclass
+class StageClock:
+    """Wall-clock seconds per stage of a run (read, train, forecast, optimise, write).
+
+    A stage entered twice adds up, so interleaved work is charged to the stage it belongs to.
+    """
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        """Time the body as (part of) `stage`."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
+
+    def rounded(self) -> dict[str, float]:
+        """The stages' seconds, rounded to milliseconds."""
+        return {stage: round(seconds, 3) for stage, seconds in self.seconds.items()}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _settings(
+    warehouse_path: str | None,
+    config_file: str | None,
+    epochs: int | None,
+    dask_address: str | None = None,
+) -> Settings:
     settings = load_settings(
         Path(config_file) if config_file else None,
         Path(warehouse_path) if warehouse_path else None,
@@ -119,45 +182,146 @@ def _settings(warehouse_path: str | None, config_file: str | None, epochs: int |
             settings.model, epochs=epochs, min_epochs=min(epochs, settings.model.min_epochs)
         )
         settings = replace(settings, model=model_cfg)
+    if dask_address:
+        settings = replace(settings, run=replace(settings.run, dask_address=dask_address))
     return settings
+
+
+def _run_params(settings: Settings, **values: Any) -> dict[str, Any]:
+    """The run's parameters as recorded in `runs.parameters`, with where its shards trained."""
+    run = settings.run
+    return {**values, "dask_address": run.dask_address or None, "dask_workers": run.dask_workers}
+
+
+@contextmanager
+def _warehouse_guard(
+    path: str, flow_name: str, run_id: str, settings: Settings, params: dict
+) -> Iterator[None]:
+    """Hold the warehouse's run lock for the body, so a nightly and a retrain never interleave.
+
+    A run that cannot get the lock within `run.lock_wait_s` is recorded as failed (best effort:
+    the holder may keep DuckDB busy) and ends with the one-line message naming the holder.
+    """
+    logger = get_run_logger()
+
+    def waiting(holder: str) -> None:
+        logger.warning(
+            "waiting up to %.0f s for %s to finish with %s", settings.run.lock_wait_s, holder, path
+        )
+
+    try:
+        with runlock.warehouse_lock(path, flow_name, run_id, settings.run.lock_wait_s, waiting):
+            yield
+    except runlock.WarehouseBusyError as exc:
+        with contextlib.suppress(Exception):
+            warehouse.record_run_start(path, run_id, flow_name, None, params)
+            warehouse.record_run_end(path, run_id, "failed", message=str(exc)[:500])
+        raise
 
 
 def _shards(ids: list[str], size: int) -> list[list[str]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
+@dataclass(frozen=True)
+class RunState:
+    """What every step of one run needs: where it writes, its id, settings and stage clock."""
+
+    path: str
+    run_id: str
+    settings: Settings
+    clock: StageClock
+    trained_at: dt.datetime = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    )
+
+
+def _categories(history: History) -> dict[str, str]:
+    return dict(zip(*history.products.select("product_id", "category"), strict=True))
+
+
 def _model_outputs(
-    panel: Panel, history: History, settings: Settings, run_id: str, force: bool
+    run: RunState, panel: Panel, history: History, force: bool
 ) -> tuple[ModelOutputs, dict[str, str], str]:
-    """Train the products that need it (in shards) and reload current models for the rest."""
-    cfg = settings.model
+    """Train the products that need it (in shards) and reload current models for the rest.
+
+    Returns:
+        The outputs of every modelled product, product -> artefact folder of those trained now,
+        and the model version they were registered under.
+
+    Raises:
+        ShardsFailedError: a training shard failed; the finished shards' models were registered
+            first, so the next run trains only the products still without a current model.
+    """
+    cfg, settings = run.settings.model, run.settings
     trainable = panel.n_observed >= cfg.min_history_days
     to_train, reuse = registry.plan_training(
         list(panel.product_ids), trainable, history.versions, history.as_of,
-        settings.run.max_model_age_days, force,
+        settings.run.max_model_age_days, force, panel, cfg,
     )  # fmt: skip
-    version = registry.new_model_version(history.as_of, run_id)
+    version = registry.new_model_version(history.as_of, run.run_id)
+    folder = settings.model_dir / version
+    jobs = _shard_jobs(panel, history, to_train, folder, settings.run.shard_size)
+    with run.clock("train"):
+        results = run_shards(train_shard, jobs, cfg, settings.run, get_run_logger().info)
+    if results.failures:
+        _keep_finished_shards(run, panel, history, results, version, len(jobs))
+    with run.clock("forecast"):
+        loaded = [load_shard(panel, cfg, folder) for folder in reuse]
+    trained = [outputs for _, outputs in results.finished]
+    return registry.concat_outputs([*trained, *loaded]), results.artefacts, version
+
+
+def _shard_jobs(
+    panel: Panel, history: History, to_train: list[str], folder: Path, size: int
+) -> list[ShardJob]:
     index = {pid: i for i, pid in enumerate(panel.product_ids)}
-    shards = _shards(to_train, settings.run.shard_size)
-    folders = [str(settings.model_dir / version / f"shard-{n:03d}") for n in range(len(shards))]
-    panels = [panel.select(np.array([index[p] for p in shard])) for shard in shards]
-    category = dict(zip(*history.products.select("product_id", "category"), strict=True))
-    groups = [np.array([category[p] or "" for p in shard]) for shard in shards]
-    trained = train_shard.map(
-        panels, cfg, folders, [f"shard {n + 1}/{len(shards)}" for n in range(len(shards))], groups
-    ).result()
-    loaded = [load_shard(panel, cfg, folder) for folder in reuse]
-    artefacts = {
-        pid: folder for shard, folder in zip(shards, folders, strict=True) for pid in shard
-    }
-    return registry.concat_outputs([*trained, *loaded]), artefacts, version
+    category = _categories(history)
+    shards = _shards(to_train, size)
+    return [
+        ShardJob(
+            name=f"shard {n + 1}/{len(shards)}",
+            panel=panel.select(np.array([index[p] for p in shard])),
+            folder=str(folder / f"shard-{n:03d}"),
+            extra={"groups": np.array([category[p] or "" for p in shard])},
+        )
+        for n, shard in enumerate(shards)
+    ]
 
 
-def _fail(path: str, run_id: str, exc: BaseException) -> None:
+def _keep_finished_shards(
+    run: RunState,
+    panel: Panel,
+    history: History,
+    results: ShardResults,
+    version: str,
+    n_shards: int,
+) -> NoReturn:
+    """Register the finished shards' models in a failed run, then fail the run visibly."""
+    outputs = registry.concat_outputs([out for _, out in results.finished])
+    table = product_table(outputs, panel, _categories(history), run.settings.model)
+    rows = registry.model_version_rows(
+        table, version, run.run_id, results.artefacts, run.trained_at
+    )
+    message = (
+        f"{len(results.failures)} of {n_shards} training shards failed; the models of the "
+        f"{len(results.finished)} finished shards ({rows.height} products) are registered and "
+        f"the next nightly run trains only the rest. First failure: {results.failures[0]}"
+    )
+    counts = {"n_trained": rows.height, "stage_seconds": _json(run.clock.rounded())}
+    write_outputs(
+        run.path, run.run_id, history.as_of, model_versions=rows, counts=counts,
+        message=message[:500], status="failed",
+    )  # fmt: skip
+    raise ShardsFailedError(message)
+
+
+def _fail(run: RunState, exc: BaseException) -> None:
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    counts = {"stage_seconds": _json(run.clock.rounded())}
     # The run's own failure is the one to report, not a failure to record it.
     with contextlib.suppress(Exception):
-        warehouse.record_run_end(path, run_id, "failed", message=message[:500])
+        warehouse.record_run_end(run.path, run.run_id, "failed", counts, message=message[:500])
 
 
 # -------------------------------------------------------------------------------- flows
@@ -170,6 +334,7 @@ def nightly(
     config_file: str | None = None,
     retrain: bool = False,
     epochs: int | None = None,
+    dask_address: str | None = None,
 ) -> dict:
     """Forecast demand and recommend prices for every active product; write them to the warehouse.
 
@@ -180,36 +345,48 @@ def nightly(
         config_file: optional TOML settings.
         retrain: retrain every model instead of reusing current ones.
         epochs: override the configured maximum epochs (quick runs and tests).
+        dask_address: train the shards on the Dask cluster at this scheduler address
+            (overrides `run.dask_address`).
 
     Returns:
-        A summary: run_id, as_of, counts and the expected profit uplift.
+        A summary: run_id, as_of, counts, the expected profit uplift and seconds per stage.
     """
-    settings = _settings(warehouse_path, config_file, epochs)
-    path = str(settings.warehouse)
-    history = read_history(path, as_of, None)
-    run_id = str(uuid.uuid4())
-    params = {"as_of": str(history.as_of), "retrain": retrain, "config_file": config_file}
-    record_start(path, run_id, "nightly", history.as_of, params)
-    try:
-        return _nightly(path, run_id, history, settings, retrain)
-    except BaseException as exc:
-        _fail(path, run_id, exc)
-        raise
+    settings = _settings(warehouse_path, config_file, epochs, dask_address)
+    run = RunState(str(settings.warehouse), str(uuid.uuid4()), settings, StageClock())
+    params = _run_params(
+        settings, as_of=as_of, retrain=retrain, config_file=config_file, epochs=epochs
+    )
+    with _warehouse_guard(run.path, "nightly", run.run_id, settings, params):
+        with run.clock("read"):
+            history = read_history(run.path, as_of, None)
+        record_start(run.path, run.run_id, "nightly", history.as_of, params)
+        try:
+            return _nightly(run, history, retrain)
+        except BaseException as exc:
+            _fail(run, exc)
+            raise
 
 
-def _nightly(path: str, run_id: str, history: History, settings: Settings, retrain: bool) -> dict:
+def _nightly(run: RunState, history: History, retrain: bool) -> dict:
     logger = get_run_logger()
-    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    path, run_id, settings, clock = run.path, run.run_id, run.settings, run.clock
     ids = history.products["product_id"].to_list()
-    panel = build_panel(history.sales, ids, history.as_of)
-    outputs, artefacts, version = _model_outputs(panel, history, settings, run_id, retrain)
-    categories = dict(zip(ids, history.products["category"].to_list(), strict=True))
-    table = product_table(outputs, panel, categories, settings.model)
-    recs = optimise(history.products, table, settings)
-    base_daily = dict(zip(outputs.product_ids, outputs.base_daily, strict=True))
-    prices = recs.select("product_id", pl.col("recommended_price").alias("price"))
-    forecasts = daily_forecasts(table, base_daily, prices, history.as_of, settings.model.horizon)
-    versions = registry.model_version_rows(table, version, run_id, artefacts, started)
+    with clock("read"):
+        checked = validate_history(path, history)
+        panel = build_panel(checked.sales, ids, history.as_of)
+    outputs, artefacts, version = _model_outputs(run, panel, history, retrain)
+    with clock("forecast"):
+        table = product_table(outputs, panel, _categories(history), settings.model)
+        table = validate.hold(table, checked.holds)
+    with clock("optimise"):
+        recs = optimise(history.products, table, settings)
+    with clock("forecast"):
+        base_daily = dict(zip(outputs.product_ids, outputs.base_daily, strict=True))
+        prices = recs.select("product_id", pl.col("recommended_price").alias("price"))
+        forecasts = daily_forecasts(
+            table, base_daily, prices, history.as_of, settings.model.horizon
+        )
+    versions = registry.model_version_rows(table, version, run_id, artefacts, run.trained_at)
     used = _used_versions(history.versions, artefacts, version)
     recs = recs.with_columns(
         run_id=pl.lit(run_id),
@@ -218,15 +395,21 @@ def _nightly(path: str, run_id: str, history: History, settings: Settings, retra
             used, default=None, return_dtype=pl.String
         ),
     )
-    counts = _counts(recs, len(artefacts))
-    write_outputs(
-        path, run_id, history.as_of, model_versions=versions, recommendations=recs,
-        forecasts=forecasts.with_columns(run_id=pl.lit(run_id)), counts=counts,
-        message=_one_line(counts),
-    )  # fmt: skip
-    _publish(recs, counts, history.as_of)
-    logger.info(_one_line(counts))
-    return {"run_id": run_id, "as_of": str(history.as_of), **counts}
+    counts = _counts(recs, len(artefacts), checked.issues.height)
+    with clock("write"):
+        write_outputs(
+            path, run_id, history.as_of, model_versions=versions, recommendations=recs,
+            forecasts=forecasts.with_columns(run_id=pl.lit(run_id)), counts=counts,
+            data_issues=checked.issues.with_columns(run_id=pl.lit(run_id)),
+            message=_one_line(counts),
+        )  # fmt: skip
+    record_stages(path, run_id, clock.rounded())
+    _publish(recs, counts, history.as_of, clock.rounded())
+    logger.info("%s; seconds per stage %s", _one_line(counts), clock.rounded())
+    return {
+        "run_id": run_id, "as_of": str(history.as_of), **counts,
+        "stage_seconds": clock.rounded(),
+    }  # fmt: skip
 
 
 def _used_versions(versions: pl.DataFrame, artefacts: dict[str, str], version: str) -> dict:
@@ -237,14 +420,14 @@ def _used_versions(versions: pl.DataFrame, artefacts: dict[str, str], version: s
     return used
 
 
-def _counts(recs: pl.DataFrame, n_trained: int) -> dict:
+def _counts(recs: pl.DataFrame, n_trained: int, n_data_issues: int = 0) -> dict:
     return {
         "n_products": recs.height,
         "n_trained": n_trained,
         "n_recommendations": recs.height,
         "n_changes": recs.filter(pl.col("action").is_in(["increase", "decrease"])).height,
         "n_holds": recs.filter(pl.col("action") == "hold").height,
-        "n_data_issues": 0,
+        "n_data_issues": n_data_issues,
         "expected_profit_uplift": float(recs["profit_uplift"].fill_null(0).sum()),
     }
 
@@ -256,16 +439,31 @@ def _one_line(counts: dict) -> str:
     )
 
 
-def _publish(recs: pl.DataFrame, counts: dict, as_of: dt.date) -> None:
-    """Prefect artefacts: a markdown summary and the largest changes."""
-    holds = recs.filter(pl.col("action") == "hold")
-    # Reasons read "hold 4.99: cold start: 30 days ..."; group by the first clause after the price.
-    why = pl.col("reason").str.split(": ").list.get(1, null_on_oob=True)
-    by_reason = holds.group_by(why.alias("why")).len()
+def summary_markdown(
+    recs: pl.DataFrame, counts: dict, as_of: dt.date, stages: dict[str, float]
+) -> str:
+    """The run's markdown summary: counts, expected uplift by direction, holds, stage times."""
+    by_action = (
+        recs.group_by("action")
+        .agg(pl.len().alias("products"), pl.col("profit_uplift").fill_null(0).sum().alias("uplift"))
+        .sort("action")
+    )
     lines = [f"# Nightly pricing for {as_of}", "", _one_line(counts), ""]
-    lines += ["| hold reason | products |", "|---|---|"]
-    lines += [f"| {row['why']} | {row['len']} |" for row in by_reason.iter_rows(named=True)]
-    create_markdown_artifact("\n".join(lines), key="nightly-summary")
+    lines += ["| action | products | expected profit uplift |", "|---|---:|---:|"]
+    lines += [
+        f"| {row['action']} | {row['products']} | {row['uplift']:,.2f} |"
+        for row in by_action.iter_rows(named=True)
+    ]
+    lines += ["", "| hold reason | products |", "|---|---:|"]
+    lines += [f"| {r['why']} | {r['products']} |" for r in hold_reasons(recs).iter_rows(named=True)]
+    lines += ["", "| stage | seconds |", "|---|---:|"]
+    lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in stages.items()]
+    return "\n".join(lines)
+
+
+def _publish(recs: pl.DataFrame, counts: dict, as_of: dt.date, stages: dict[str, float]) -> None:
+    """Prefect artefacts: a markdown summary and the largest changes."""
+    create_markdown_artifact(summary_markdown(recs, counts, as_of, stages), key="nightly-summary")
     top = recs.sort(pl.col("profit_uplift").abs(), descending=True).head(20)
     table = top.select(
         "product_id", "current_price", "recommended_price", "profit_uplift", "reason"
@@ -281,28 +479,35 @@ def retrain(
     as_of: dt.date | None = None,
     config_file: str | None = None,
     epochs: int | None = None,
+    dask_address: str | None = None,
 ) -> dict:
     """Retrain the models of all products, one category, or a list of products, by hand.
 
     New models are registered in `model_versions`; the next nightly run uses them. Prices are not
-    changed by a retrain.
+    changed by a retrain. Takes the same warehouse lock as the nightly run, so the two never
+    write at once. Arguments as for `nightly`, plus the selection (`category` or `product_ids`;
+    neither means every active product).
     """
-    settings = _settings(warehouse_path, config_file, epochs)
-    path = str(settings.warehouse)
-    history = read_history(path, as_of, product_ids)
-    products = history.products
-    if category is not None:
-        products = products.filter(pl.col("category") == category)
-    _check_selection(products, category, product_ids)
-    history = replace(history, products=products)
-    run_id = str(uuid.uuid4())
-    params = {"category": category, "product_ids": product_ids, "as_of": str(history.as_of)}
-    record_start(path, run_id, "retrain", history.as_of, params)
-    try:
-        return _retrain(path, run_id, history, settings)
-    except BaseException as exc:
-        _fail(path, run_id, exc)
-        raise
+    settings = _settings(warehouse_path, config_file, epochs, dask_address)
+    run = RunState(str(settings.warehouse), str(uuid.uuid4()), settings, StageClock())
+    params = _run_params(
+        settings, category=category, product_ids=product_ids, as_of=as_of,
+        config_file=config_file, epochs=epochs,
+    )  # fmt: skip
+    with _warehouse_guard(run.path, "retrain", run.run_id, settings, params):
+        with run.clock("read"):
+            history = read_history(run.path, as_of, product_ids)
+        products = history.products
+        if category is not None:
+            products = products.filter(pl.col("category") == category)
+        _check_selection(products, category, product_ids)
+        history = replace(history, products=products)
+        record_start(run.path, run.run_id, "retrain", history.as_of, params)
+        try:
+            return _retrain(run, history)
+        except BaseException as exc:
+            _fail(run, exc)
+            raise
 
 
 def _check_selection(
@@ -317,18 +522,29 @@ def _check_selection(
         raise ValueError(f"no active products in {what}: check `pricing sql` for valid values")
 
 
-def _retrain(path: str, run_id: str, history: History, settings: Settings) -> dict:
-    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+def _retrain(run: RunState, history: History) -> dict:
     ids = history.products["product_id"].to_list()
-    panel = build_panel(history.sales, ids, history.as_of)
-    outputs, artefacts, version = _model_outputs(panel, history, settings, run_id, force=True)
-    categories = dict(zip(ids, history.products["category"].to_list(), strict=True))
-    table = product_table(outputs, panel, categories, settings.model)
-    versions = registry.model_version_rows(table, version, run_id, artefacts, started)
-    counts = {"n_products": len(ids), "n_trained": len(artefacts)}
+    with run.clock("read"):
+        checked = validate_history(run.path, history)
+        panel = build_panel(checked.sales, ids, history.as_of)
+    outputs, artefacts, version = _model_outputs(run, panel, history, force=True)
+    with run.clock("forecast"):
+        table = product_table(outputs, panel, _categories(history), run.settings.model)
+    versions = registry.model_version_rows(table, version, run.run_id, artefacts, run.trained_at)
+    counts = {
+        "n_products": len(ids), "n_trained": len(artefacts),
+        "n_data_issues": checked.issues.height,
+    }  # fmt: skip
     message = f"retrained {len(artefacts)} of {len(ids)} products as model version {version}"
-    write_outputs(
-        path, run_id, history.as_of, model_versions=versions, counts=counts, message=message
-    )
-    get_run_logger().info(message)
-    return {"run_id": run_id, "model_version": version, **counts}
+    with run.clock("write"):
+        write_outputs(
+            run.path, run.run_id, history.as_of, model_versions=versions, counts=counts,
+            data_issues=checked.issues.with_columns(run_id=pl.lit(run.run_id)),
+            message=message,
+        )  # fmt: skip
+    record_stages(run.path, run.run_id, run.clock.rounded())
+    get_run_logger().info("%s; seconds per stage %s", message, run.clock.rounded())
+    return {
+        "run_id": run.run_id, "model_version": version, **counts,
+        "stage_seconds": run.clock.rounded(),
+    }  # fmt: skip

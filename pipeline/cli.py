@@ -38,6 +38,10 @@ AsOfOpt = Annotated[
     typer.Option("--as-of", formats=["%Y-%m-%d"], help="First priced day (YYYY-MM-DD)."),
 ]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1, help="Override max epochs.")]
+DaskOpt = Annotated[
+    str | None,
+    typer.Option("--dask-address", help="Train shards on this Dask scheduler (tcp://host:8786)."),
+]
 
 
 def _run(debug: bool, action: Callable[[], Any]) -> Any:
@@ -135,7 +139,14 @@ def load(
     _run(debug, action)
 
 
-def _nightly(warehouse: Path, config: Path | None, as_of, retrain: bool, epochs) -> dict:
+def _nightly(
+    warehouse: Path,
+    config: Path | None,
+    as_of: dt.date | None,
+    retrain: bool,
+    epochs: int | None,
+    dask_address: str | None = None,
+) -> dict:
     from flows.nightly import nightly as nightly_flow
 
     return nightly_flow(
@@ -144,6 +155,7 @@ def _nightly(warehouse: Path, config: Path | None, as_of, retrain: bool, epochs)
         config_file=str(config) if config else None,
         retrain=retrain,
         epochs=epochs,
+        dask_address=dask_address,
     )
 
 
@@ -152,6 +164,7 @@ def nightly(
     as_of: AsOfOpt = None,
     retrain: Annotated[bool, typer.Option("--retrain", help="Retrain every model.")] = False,
     epochs: EpochsOpt = None,
+    dask_address: DaskOpt = None,
     warehouse: WarehouseOpt = None,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
@@ -160,7 +173,8 @@ def nightly(
 
     def action() -> None:
         settings = _settings(warehouse, config)
-        _print_summary(_nightly(settings.warehouse, config, _date(as_of), retrain, epochs))
+        summary = _nightly(settings.warehouse, config, _date(as_of), retrain, epochs, dask_address)
+        _print_summary(summary)
 
     _run(debug, action)
 
@@ -174,6 +188,7 @@ def retrain(
     all_products: Annotated[bool, typer.Option("--all", help="Every active product.")] = False,
     as_of: AsOfOpt = None,
     epochs: EpochsOpt = None,
+    dask_address: DaskOpt = None,
     warehouse: WarehouseOpt = None,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
@@ -193,6 +208,7 @@ def retrain(
             as_of=_date(as_of),
             config_file=str(config) if config else None,
             epochs=epochs,
+            dask_address=dask_address,
         )
         typer.echo(
             f"retrained {summary['n_trained']} of {summary['n_products']} products "
@@ -210,13 +226,15 @@ def sql(
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Run a read-only query against the warehouse and print the result as a table."""
+    """Run a read-only query against the analysts' snapshot and print the result as a table."""
     import polars as pl
 
     from pipeline import warehouse as wh
 
     def action() -> None:
-        frame = wh.query_readonly(_settings(warehouse, config).warehouse, query)
+        # The analysts' snapshot never locks the nightly writer out (falls back to the file).
+        path = wh.reading_path(_settings(warehouse, config).warehouse)
+        frame = wh.query_readonly(path, query)
         with pl.Config(tbl_rows=rows, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=60):
             typer.echo(frame)
 
@@ -269,6 +287,129 @@ def bench_train(
     _run(debug, action)
 
 
+@bench_app.command("optimize")
+def bench_optimize(
+    products: Annotated[int, typer.Option("--products", min=2, help="Catalogue size.")] = 10_000,
+    candidates: Annotated[
+        int, typer.Option("--candidates", min=3, help="Candidate prices per product.")
+    ] = 25,
+    max_changes: Annotated[
+        int, typer.Option("--max-changes", min=1, help="Change budget at 10,000 products.")
+    ] = 1_000,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed runs per measure.")] = 5,
+    milp_sizes: Annotated[
+        str, typer.Option("--milp-sizes", help="Sizes at which scipy's milp is timed too.")
+    ] = "200,1000",
+    milp_time_limit: Annotated[
+        float, typer.Option("--milp-time-limit", help="Seconds milp may run per size.")
+    ] = 60.0,
+    out: OutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """The coupled price choice (families, change budget) on a large catalogue, end to end."""
+    from pipeline.bench import optimize as bench
+
+    def action() -> None:
+        sizes = tuple(int(s) for s in milp_sizes.split(",") if s.strip())
+        result = bench.run(products, candidates, max_changes, repeats, sizes, milp_time_limit)
+        _emit_json(result, out)
+
+    _run(debug, action)
+
+
+@bench_app.command("nightly")
+def bench_nightly(
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Comma-separated product counts.")
+    ] = "100,300,1000",
+    days: Annotated[int, typer.Option("--days", help="Days of history.")] = 730,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=1, help="Max epochs (default: configured).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic worlds.")] = 0,
+    out: OutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Time the whole nightly flow, retraining and with current models, at several sizes."""
+    from pipeline.bench import nightly as bench
+
+    def action() -> None:
+        counts = [int(s) for s in sizes.split(",") if s.strip()]
+        result = bench.run(counts, days, epochs, seed)
+        typer.echo(bench.table(result), err=True)
+        _emit_json(result, out)
+
+    _run(debug, action)
+
+
+@app.command()
+def serve(
+    cron: Annotated[
+        str | None, typer.Option("--cron", help="Nightly schedule (default run.nightly_cron).")
+    ] = None,
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="Its IANA time zone (default run.timezone).")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Serve the nightly (scheduled) and retrain (on demand) deployments until stopped."""
+    from dataclasses import replace
+
+    def action() -> None:
+        from flows.deploy import serve_deployments
+
+        settings = _settings(warehouse, config)
+        overrides = {k: v for k, v in {"nightly_cron": cron, "timezone": timezone}.items() if v}
+        # replace() re-runs RunConfig's validation on the overrides.
+        settings = replace(settings, run=replace(settings.run, **overrides))
+        serve_deployments(settings, config)
+
+    _run(debug, action)
+
+
+@app.command()
+def report(
+    product: Annotated[
+        str | None, typer.Option("--product", help="Product whose curves are drawn.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Folder (default: reports/ by the warehouse).")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write an HTML report with plots of the latest nightly run."""
+    from pipeline import report as rp
+
+    def action() -> None:
+        path = rp.write_report(_settings(warehouse, config).warehouse, out_dir, product)
+        typer.echo(f"wrote {path}")
+
+    _run(debug, action)
+
+
+@app.command()
+def plot(
+    product_id: Annotated[str, typer.Argument(help="The product to plot.")],
+    out: Annotated[Path | None, typer.Option("--out", help="PNG file to write.")] = None,
+    days: Annotated[int, typer.Option("--days", min=7, help="Days of sales shown.")] = 120,
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Plot one product: recent sales, its forecast, and its demand and profit curves (PNG)."""
+    from pipeline import report as rp
+
+    def action() -> None:
+        path = _settings(warehouse, config).warehouse
+        typer.echo(f"wrote {rp.write_product_plot(path, product_id, out, days)}")
+
+    _run(debug, action)
+
+
 def _print_summary(summary: dict) -> None:
     typer.echo(
         f"\nnightly run {summary['run_id']} for {summary['as_of']}:\n"
@@ -303,18 +444,12 @@ def _print_evaluation(warehouse: Path, config: Path | None) -> None:
     )
     products = wh.read_products(settings.warehouse, active_only=True)
     start = recs["effective_date"].max()
-    overall, per_category = ev.profit_capture(
-        recs, products, truth, start, settings.model.horizon, settings.pricing
-    )
-    capture = overall["capture"]
-    typer.echo(
-        f"true expected profit over the horizon: current {overall['current_profit']:,.2f}, "
-        f"recommended {overall['recommended_profit']:,.2f}, oracle {overall['oracle_profit']:,.2f}"
-        f"\nprofit capture {'n/a' if capture is None else f'{capture:.1%}'}"
-    )
-    for row in per_category.iter_rows(named=True):
-        value = row["capture"]
-        typer.echo(f"  {row['category']:<16} {'n/a' if value is None else f'{value:.1%}'}")
+    sales = wh.read_sales(settings.warehouse, before=start)
+    policies = ev.evaluate_policies(
+        recs, products, sales, truth, start, settings.model.horizon,
+        settings.model.min_history_days, settings.pricing,
+    )  # fmt: skip
+    typer.echo(ev.capture_text(policies))
 
 
 def main() -> None:  # pragma: no cover - console entry point

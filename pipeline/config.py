@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pipeline.rules import RulesError, RuleSet, load_rules, rule_problem
 
 DEFAULT_WAREHOUSE = Path("warehouse") / "pricing.duckdb"
 WAREHOUSE_ENV = "PRICING_WAREHOUSE"
@@ -46,6 +49,9 @@ class ModelConfig:
         validation_days: most recent days held out for early stopping and the backtest.
         patience: epochs without validation improvement before a product stops updating.
         min_history_days: products with fewer observed days are cold-started, not trained.
+        drift_ratio: a saved model is stale (retrained by the nightly run) when a product's mean
+            units over its last 28 uncensored days moved by more than this factor, up or down,
+            since the model was trained.
         promo_lift: learn a per-product promotion lift beyond the price cut (for retailers
             whose promotions carry display or feature effects); off by default because it competes
             with the elasticity for the same variation.
@@ -64,10 +70,11 @@ class ModelConfig:
     epochs: int = 40
     min_epochs: int = 25
     learning_rate: float = 0.05
-    segments_per_batch: int = 2
+    segments_per_batch: int = 8
     validation_days: int = 28
     patience: int = 8
     min_history_days: int = 90
+    drift_ratio: float = 2.0
     promo_lift: bool = False
     jit_compile: bool = False
     elasticity: str = "regression"
@@ -94,11 +101,15 @@ class ModelConfig:
         _check(self.validation_days >= 0, "model.validation_days", "must be >= 0")
         _check(self.patience >= 1, "model.patience", "must be at least 1")
         _check(self.min_history_days >= 1, "model.min_history_days", "must be at least 1")
+        _check(self.drift_ratio > 1, "model.drift_ratio", "must be above 1")
 
 
 @dataclass(frozen=True)
 class PricingConfig:
-    """Business rules and the objective of the pricing engine.
+    """Business rules, the hold policy and the objective of the pricing engine.
+
+    The rule values here are the global ones; category and product rules come from the TOML file
+    `rules_file` (see pipeline/rules.py) and combine with these by the most restrictive value.
 
     Attributes:
         max_change_up: largest price increase per run, as a fraction of the current price.
@@ -110,11 +121,31 @@ class PricingConfig:
         min_change: relative changes smaller than this are not worth a relabel: keep the price.
         default_min_price_factor: min_price = factor * current_price when a load gives none.
         default_max_price_factor: max_price = factor * current_price when a load gives none.
-        objective: "profit" (default) or "revenue".
-        solver: how each product's candidate is chosen: "auto" (the exact per-product argmax
-            while products are independent, scipy's milp once rules couple them), "argmax", or
-            "milp" (always solve the binary assignment with scipy.optimize.milp).
-        milp_time_limit: seconds scipy's milp may run before the argmax fallback is used.
+        rules_file: TOML file of category and product rules ("" for none); a relative path is
+            read from the working directory. Parsed once, into `rules`.
+        rules: the parsed category and product rules (set by `rules_file`, or directly).
+        family_order: within a family (`family_id`), a larger `size_rank` never costs less.
+        family_unit_price: also never more per unit than a smaller size; needs a `size` column
+            (quantity in one unit per family) in the products frame, as the warehouse's products
+            table has none.
+        max_changes: at most this many price changes per run; -1 means no limit.
+        revenue_floor: total expected revenue at the recommended prices must be at least this
+            fraction of the total at today's prices (1.0: never below today's); 0 turns it off.
+        objective: "profit" (default) or "revenue"; profit with a revenue_floor is "profit
+            subject to the revenue floor".
+        risk_quantile: 0 prices on expected demand; a value in (0, 0.5) prices on that lower
+            quantile of demand (elasticity uncertainty plus negative-binomial noise).
+        hold_statuses: forecast statuses whose products keep their price ("gate_failed",
+            "not_identified"); a cold start is always held.
+        max_stockout_share: hold a product whose recent share of stockout days is above this
+            (1.0 never holds for stockouts).
+        solver: "auto" (a per-product argmax while products are independent; when rules
+            couple them, an exact chain dynamic programme for families and a Lagrangian search
+            for the change budget and the revenue floor, with scipy's milp closing any gap on
+            small catalogues), "milp" (scipy.optimize.milp over every candidate) or "greedy"
+            (per-product best, then coupling rules repaired greedily: the baseline).
+        milp_time_limit: seconds scipy's milp may run; with solver "milp", no valid answer in
+            time holds every product with the reason.
     """
 
     max_change_up: float = 0.10
@@ -126,21 +157,21 @@ class PricingConfig:
     min_change: float = 0.005
     default_min_price_factor: float = 0.7
     default_max_price_factor: float = 1.5
+    rules_file: str = ""
+    rules: RuleSet = field(default_factory=RuleSet)
+    family_order: bool = True
+    family_unit_price: bool = False
+    max_changes: int = -1
+    revenue_floor: float = 0.0
     objective: str = "profit"
+    risk_quantile: float = 0.0
+    hold_statuses: tuple[str, ...] = ("gate_failed", "not_identified")
+    max_stockout_share: float = 0.2
     solver: str = "auto"
     milp_time_limit: float = 60.0
 
     def __post_init__(self) -> None:
-        for key in ("max_change_up", "max_change_down", "kvi_max_change"):
-            value = getattr(self, key)
-            _check(0 <= value < 1, f"pricing.{key}", "must be a fraction in [0, 1)")
-        _check(-1 < self.margin_floor < 10, "pricing.margin_floor", "must be in (-1, 10)")
-        object.__setattr__(self, "price_endings", tuple(float(e) for e in self.price_endings))
-        _check(
-            all(0 <= e < 1 for e in self.price_endings),
-            "pricing.price_endings",
-            "each ending must be a cent fraction in [0, 1), e.g. 0.99",
-        )
+        self._check_rules()
         _check(2 <= self.n_candidates <= 1000, "pricing.n_candidates", "must be in [2, 1000]")
         _check(0 <= self.min_change < 1, "pricing.min_change", "must be in [0, 1)")
         _check(
@@ -151,15 +182,41 @@ class PricingConfig:
         _check(
             self.default_max_price_factor >= 1, "pricing.default_max_price_factor", "must be >= 1"
         )
+        _check(self.max_changes >= -1, "pricing.max_changes", "must be >= 0, or -1 for no limit")
+        _check(0 <= self.revenue_floor <= 2, "pricing.revenue_floor", "must be in [0, 2]")
         _check(
             self.objective in ("profit", "revenue"),
             "pricing.objective",
             "must be 'profit' or 'revenue'",
         )
+        _check(0 <= self.risk_quantile < 0.5, "pricing.risk_quantile", "must be in [0, 0.5)")
+        self._check_policy()
+
+    def _check_rules(self) -> None:
+        for key in ("max_change_up", "max_change_down", "kvi_max_change", "margin_floor"):
+            problem = rule_problem(key, getattr(self, key))
+            _check(problem is None, f"pricing.{key}", problem or "")
+        problem = rule_problem("price_endings", list(self.price_endings))
+        _check(problem is None, "pricing.price_endings", problem or "")
+        object.__setattr__(self, "price_endings", tuple(float(e) for e in self.price_endings))
+        if self.rules_file:
+            try:
+                object.__setattr__(self, "rules", load_rules(self.rules_file))
+            except RulesError as exc:
+                raise ConfigError(f"config key 'pricing.rules_file': {exc}") from None
+
+    def _check_policy(self) -> None:
+        object.__setattr__(self, "hold_statuses", tuple(self.hold_statuses))
         _check(
-            self.solver in ("auto", "argmax", "milp"),
+            set(self.hold_statuses) <= {"gate_failed", "not_identified"},
+            "pricing.hold_statuses",
+            "may list only 'gate_failed' and 'not_identified' (cold starts are always held)",
+        )
+        _check(0 <= self.max_stockout_share <= 1, "pricing.max_stockout_share", "must be in [0, 1]")
+        _check(
+            self.solver in ("auto", "milp", "greedy"),
             "pricing.solver",
-            "must be 'auto', 'argmax' or 'milp'",
+            "must be 'auto', 'milp' or 'greedy'",
         )
         _check(
             0 < self.milp_time_limit <= 3600,
@@ -175,14 +232,48 @@ class RunConfig:
     Attributes:
         shard_size: products per Prefect task (training and scoring shards).
         max_model_age_days: models older than this are retrained by the nightly flow.
+        nightly_cron: when `pricing serve` schedules the nightly run (cron, in `timezone`).
+        timezone: IANA time zone of `nightly_cron`, e.g. "Europe/Berlin".
+        lock_wait_s: how long a run waits for another run that holds the warehouse before it
+            gives up with a one-line message (seconds).
+        dask_address: train product shards on the Dask cluster whose scheduler is at this
+            address (e.g. "tcp://scheduler:8786"); empty means no Dask.
+        dask_workers: with no dask_address, start a local Dask cluster of this many worker
+            processes for the shards; 0 means no Dask (shards train one at a time in-process).
     """
 
     shard_size: int = 500
     max_model_age_days: int = 7
+    nightly_cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    lock_wait_s: float = 600.0
+    dask_address: str = ""
+    dask_workers: int = 0
 
     def __post_init__(self) -> None:
         _check(self.shard_size >= 1, "run.shard_size", "must be at least 1")
         _check(self.max_model_age_days >= 0, "run.max_model_age_days", "must be >= 0")
+        _check(
+            len(self.nightly_cron.split()) == 5,
+            "run.nightly_cron",
+            "must be a five-field cron expression such as '0 2 * * *'",
+        )
+        _check(_is_time_zone(self.timezone), "run.timezone", "must be an IANA name like 'UTC'")
+        _check(self.lock_wait_s >= 0, "run.lock_wait_s", "must be >= 0 seconds")
+        _check(
+            self.dask_address == "" or "://" in self.dask_address,
+            "run.dask_address",
+            "must be a scheduler address such as 'tcp://host:8786'",
+        )
+        _check(self.dask_workers >= 0, "run.dask_workers", "must be >= 0")
+
+
+def _is_time_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)

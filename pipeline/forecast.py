@@ -134,7 +134,10 @@ def product_table(
 
     Products the model did not cover (too little history) get a cold start: a baseline from their
     recent uncensored average and the pooled elasticity of their category. Products whose price
-    never varied, or whose model lost to seasonal-naive, get the pooled elasticity too and a hold.
+    never varied get the pooled elasticity too. Every product that is not plainly 'trained' carries
+    a hold_reason (the pricing engine's hold policy decides which of them keep their price). A
+    product whose model lost to seasonal-naive keeps its own elasticity: the gate judges the
+    demand level, not the price response, which comes from the whole-history regression.
     """
     index = {pid: i for i, pid in enumerate(outputs.product_ids)}
     rows = []
@@ -143,17 +146,20 @@ def product_table(
         rows.append(_product_row(outputs, j, panel, i, categories.get(pid, "uncategorised"), cfg))
     frame = pl.DataFrame(rows, schema=_ROW_SCHEMA, orient="row")
     frame = pooled_elasticity(frame.with_columns(trusted=pl.col("status") == STATUS_TRAINED))
-    use_pool = pl.col("status") != STATUS_TRAINED
+    use_pool = pl.col("status").is_in([STATUS_COLD_START, STATUS_NOT_IDENTIFIED])
+    pooled_note = (
+        pl.lit("; pooled category elasticity ")
+        + pl.col("pooled_elasticity").round(2).cast(pl.String)
+        + pl.lit(" used")
+    )
     return frame.with_columns(
         elasticity=pl.when(use_pool).then("pooled_elasticity").otherwise("elasticity"),
+        # An unidentified product's own interval is meaningless: report none.
+        elasticity_lo=pl.when(use_pool).then(None).otherwise("elasticity_lo"),
+        elasticity_hi=pl.when(use_pool).then(None).otherwise("elasticity_hi"),
         hold_reason=pl.when(use_pool)
-        .then(
-            pl.col("hold_reason")
-            + pl.format(
-                "; pooled category elasticity {} used", pl.col("pooled_elasticity").round(2)
-            )
-        )
-        .otherwise(None),
+        .then(pl.col("hold_reason") + pooled_note)
+        .otherwise("hold_reason"),
     ).drop("trusted")
 
 

@@ -54,7 +54,12 @@ class ModelArtefactError(RuntimeError):
 def _uniform(limit: float) -> keras.initializers.Initializer:
     # Glorot-style limit computed per product: Keras' own fan computation would count the product
     # axis as a receptive field and shrink every product's weights by sqrt(P).
-    return keras.initializers.RandomUniform(-limit, limit)
+    # An explicit seed from numpy's generator (seeded by keras.utils.set_random_seed in `train`):
+    # unseeded Keras initializers draw from Python's global `random`, which other threads of the
+    # process (Dask's and Prefect's) also draw from, so the same shard got other initial weights,
+    # and another model, in a Dask worker than in the flow's own process.
+    seed = int(np.random.randint(1, 2**31 - 1))
+    return keras.initializers.RandomUniform(-limit, limit, seed=seed)
 
 
 @keras.saving.register_keras_serializable(package="pricing")
@@ -555,11 +560,22 @@ def save(result: TrainResult, folder: Path, cfg: ModelConfig, extra: dict | None
         "product_ids": list(result.panel.product_ids),
         "ref_price": result.panel.ref_price.tolist(),
         "level": result.panel.level.tolist(),
+        "recent_level": recent_level(result.panel).tolist(),
         "model_config": dataclasses.asdict(cfg),
         **(extra or {}),
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=1))
     return folder
+
+
+def recent_level(panel: Panel, days: int = 28) -> np.ndarray:
+    """Mean units per day over each product's last `days` observed, uncensored days: [P]."""
+    out = np.zeros(len(panel.product_ids))
+    good = panel.observed & ~panel.stockout
+    for i in range(len(out)):
+        recent = panel.units[i][good[i]][-days:]
+        out[i] = recent.mean() if recent.size else 0.0
+    return out
 
 
 def read_meta(folder: Path) -> dict:
@@ -572,17 +588,13 @@ def read_meta(folder: Path) -> dict:
         ) from None
 
 
-def load(folder: Path, cfg: ModelConfig) -> tuple[DemandNet, dict]:
-    """Load a saved model; refuse one made by another artefact format or model shape.
-
-    The .keras file is loaded in Keras' safe mode: only the registered model classes of this
-    module can be rebuilt, no arbitrary code (lambdas) is deserialised.
+def check_artefact(folder: Path, cfg: ModelConfig) -> dict:
+    """The artefact's metadata, if it is complete and was made by this format and model shape.
 
     Raises:
-        ModelArtefactError: missing files, another format, or another shape than `cfg`.
+        ModelArtefactError: missing files, another artefact format, or another shape than `cfg`.
     """
-    meta_path = folder / META_FILE
-    if not meta_path.is_file() or not (folder / MODEL_FILE).is_file():
+    if not (folder / META_FILE).is_file() or not (folder / MODEL_FILE).is_file():
         raise ModelArtefactError(f"model artefact {folder} is incomplete: run `pricing retrain`")
     meta = read_meta(folder)
     saved = meta.get("model_config", {})
@@ -597,6 +609,19 @@ def load(folder: Path, cfg: ModelConfig) -> tuple[DemandNet, dict]:
                 f"model artefact {folder} was trained with {key}={saved.get(key)}, config says "
                 f"{getattr(cfg, key)}: run `pricing retrain`"
             )
+    return meta
+
+
+def load(folder: Path, cfg: ModelConfig) -> tuple[DemandNet, dict]:
+    """Load a saved model; refuse one made by another artefact format or model shape.
+
+    The .keras file is loaded in Keras' safe mode: only the registered model classes of this
+    module can be rebuilt, no arbitrary code (lambdas) is deserialised.
+
+    Raises:
+        ModelArtefactError: missing files, another format, or another shape than `cfg`.
+    """
+    meta = check_artefact(folder, cfg)
     try:
         net = keras.saving.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
     except (ValueError, TypeError, OSError) as exc:

@@ -3,38 +3,41 @@
 The demand model comes from the forecaster: for product i the expected units over the horizon at
 price x are ``base_units_i * (x / ref_price_i) ** elasticity_i`` with ``elasticity_i <= 0``.
 
-The engine runs in small steps, each a function that later rules can extend (DESIGN section 5):
+The engine runs in small steps, each a function (DESIGN section 5):
 
-1. `allowed_range`: min/max price -> maximum change per run -> margin floor, recording the rule
-   that set each bound;
+1. `rules.resolve` then `allowed_range`: min/max price -> maximum change per run -> margin floor,
+   each the most restrictive of the catalogue, global, category and product rules, recording the
+   rule that set each bound;
 2. `candidate_ladders`: prices inside the range that end in an allowed ending, plus the current
-   price;
-3. `score_candidates`: units, revenue and profit of every candidate in one numpy pass;
-4. `choose`: one candidate per product, by scipy's milp over binary indicators or the exact
-   per-product argmax;
-5. keep the current price when the change is too small or does not pay;
-6. `binding_rules`: which rule stopped the price short of its unconstrained optimum;
-7. `explain`: one readable sentence per product.
+   price; candidates closer to the current price than `min_change` are dropped;
+3. `score_candidates` (and `risk_adjusted` for the risk-aware objective): units, revenue and
+   profit of every candidate in one numpy pass;
+4. `pipeline.portfolio.solve`: one candidate per product, by a per-product argmax while products
+   are independent, and under family ordering, the change budget and the revenue floor otherwise;
+5. `outcomes` and `binding_rules`: what happened to each product and which rule stopped it short
+   of its unconstrained optimum;
+6. `explain`: one readable sentence per product.
 
-Everything here is pure: frames and arrays in, new frames and arrays out, no I/O.
+Holds: a cold start always keeps its price; products whose forecast failed its quality gate or
+whose elasticity is not identified keep theirs when their status is in `hold_statuses`, and so do
+products with more stockout days than `max_stockout_share`. Everything here is pure: frames and
+arrays in, new frames and arrays out, no I/O.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy import stats
 
+from pipeline import portfolio
 from pipeline.config import PricingConfig
-
-logger = logging.getLogger(__name__)
+from pipeline.rules import Endings, Limits, resolve
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -71,8 +74,16 @@ RULE_ORDER: dict[str, int] = {
     "margin_floor": 2,
 }
 
-# Outcomes of the choice, before they become actions and sentences.
-CHANGE, BEST, SMALL, ENDING, HOLD = "change", "best", "small", "ending", "hold"
+# Outcomes of the choice, before they become actions and sentences. LIMITED: a coupling rule
+# (family order, the change budget, the revenue floor) kept a price the product alone would move.
+CHANGE, BEST, SMALL, ENDING, HOLD, LIMITED = "change", "best", "small", "ending", "hold", "limited"
+# Forecast statuses pricing may release from a hold (`PricingConfig.hold_statuses`); a cold start
+# (and any status it does not know) with a hold_reason is always held.
+RELEASABLE = ("gate_failed", "not_identified")
+# A hold_reason that starts so comes from the run's data checks (pipeline/validate.py puts it
+# first): quarantined input always holds, whatever the product's forecast status.
+DATA_ISSUE = "data issue"
+POOLED = ("cold_start", *RELEASABLE)  # statuses whose elasticity is the category's pooled one
 
 # Float prices are compared at a tolerance far below a cent but above float noise.
 _PRICE_TOL = 1e-9
@@ -143,54 +154,34 @@ def _tighten(
     return np.where(tighter, limit, bound), np.where(tighter, name, rule).astype(object)
 
 
-def allowed_range(
-    current_price: FloatArray,
-    unit_cost: FloatArray,
-    min_price: FloatArray,
-    max_price: FloatArray,
-    is_kvi: BoolArray,
-    cfg: PricingConfig,
-) -> PriceRange:
+def allowed_range(current_price: FloatArray, unit_cost: FloatArray, limits: Limits) -> PriceRange:
     """Apply the price rules in order; the most restrictive bound wins and its rule is recorded.
 
-    Order: min_price/max_price -> max change per run from the current price (the tighter
-    kvi_max_change for key-value items, both ways) -> margin floor over unit cost.
+    Order: min_price/max_price -> max change per run from the current price -> margin floor over
+    unit cost. `limits` already holds each rule's most restrictive value over the catalogue and
+    the global, category and product rules (`pipeline.rules.resolve`), KVI limits included.
 
     Args:
         current_price: shelf price now, shape [P].
         unit_cost: cost per unit, shape [P].
-        min_price: catalogue lower limit, shape [P].
-        max_price: catalogue upper limit, shape [P].
-        is_kvi: key-value item flags, shape [P].
-        cfg: pricing rules.
+        limits: every product's rules.
 
     Returns:
         The allowed range per product; `lower > upper` where the rules conflict.
     """
-    up = np.where(is_kvi, min(cfg.max_change_up, cfg.kvi_max_change), cfg.max_change_up)
-    down = np.where(is_kvi, min(cfg.max_change_down, cfg.kvi_max_change), cfg.max_change_down)
     n = current_price.shape[0]
-    lower, lower_rule = np.asarray(min_price, dtype=float), np.full(n, "min_price", dtype=object)
-    upper, upper_rule = np.asarray(max_price, dtype=float), np.full(n, "max_price", dtype=object)
-    upper, upper_rule = _tighten(
-        upper, upper_rule, current_price * (1 + up), "max_change_up", False
-    )
-    lower, lower_rule = _tighten(
-        lower, lower_rule, current_price * (1 - down), "max_change_down", True
-    )
-    floor = unit_cost * (1 + cfg.margin_floor)
+    lower, lower_rule = np.asarray(limits.min_price, dtype=float), np.full(n, "min_price", object)
+    upper, upper_rule = np.asarray(limits.max_price, dtype=float), np.full(n, "max_price", object)
+    up = current_price * (1 + limits.max_change_up)
+    upper, upper_rule = _tighten(upper, upper_rule, up, "max_change_up", False)
+    down = current_price * (1 - limits.max_change_down)
+    lower, lower_rule = _tighten(lower, lower_rule, down, "max_change_down", True)
+    floor = unit_cost * (1 + limits.margin_floor)
     lower, lower_rule = _tighten(lower, lower_rule, floor, "margin_floor", True)
     return PriceRange(lower=lower, upper=upper, lower_rule=lower_rule, upper_rule=upper_rule)
 
 
 # --- step 2: candidate ladders -------------------------------------------------------------------
-
-
-def ending_cents(endings: Sequence[float]) -> IntArray:
-    """Allowed cent endings as sorted unique integers (0..99); no endings means every cent."""
-    if len(endings) == 0:
-        return np.arange(100, dtype=np.int64)
-    return np.unique(np.rint(np.asarray(endings, dtype=float) * 100).astype(np.int64))
 
 
 @dataclass(frozen=True)
@@ -213,8 +204,7 @@ class _EndingGrid:
         return 100 * (self.base[:, None] + walk // n_ends) + self.ends[walk % n_ends]
 
 
-def _ending_grid(lower: FloatArray, upper: FloatArray, endings: Sequence[float]) -> _EndingGrid:
-    ends = ending_cents(endings)
+def _ending_grid(lower: FloatArray, upper: FloatArray, ends: IntArray) -> _EndingGrid:
     ok = np.isfinite(lower) & np.isfinite(upper)
     # Integer cents avoid float drift (4.35 * 100 = 434.99999...); prices are at least a cent.
     lo = np.where(ok, np.ceil(np.where(ok, lower, 0) * 100 - _CENT_SLACK), 1).astype(np.int64)
@@ -228,11 +218,31 @@ def _ending_grid(lower: FloatArray, upper: FloatArray, endings: Sequence[float])
     return _EndingGrid(ends=ends, base=base, skip=skip, count=count)
 
 
+def _ending_prices(
+    lower: FloatArray, upper: FloatArray, endings: Endings, slots: int
+) -> tuple[FloatArray, IntArray]:
+    """Up to `slots` ending prices per product, spread evenly, and how many the range holds."""
+    ladder = np.full((lower.shape[0], slots), np.nan)
+    count = np.zeros(lower.shape[0], dtype=np.int64)
+    slot = np.arange(slots, dtype=np.int64)[None, :]
+    for k, ends in enumerate(endings.sets):
+        rows = np.flatnonzero(endings.index == k)
+        grid = _ending_grid(lower[rows], upper[rows], ends)
+        n = grid.count[:, None]
+        # round(slot * (n - 1) / (slots - 1)) in integers; distinct whenever n > slots.
+        spread = (2 * slot * (n - 1) + (slots - 1)) // (2 * (slots - 1))
+        step = np.where(n > slots, spread, np.minimum(slot, np.maximum(n - 1, 0)))
+        ladder[rows] = np.where(slot < n, grid.cents(step) / 100, np.nan)
+        count[rows] = grid.count
+    return ladder, count
+
+
 def candidate_ladders(
     current_price: FloatArray,
     allowed_min: FloatArray,
     allowed_max: FloatArray,
     cfg: PricingConfig,
+    endings: Endings | None = None,
 ) -> FloatArray:
     """Candidate prices per product: ending prices inside the range plus the current price.
 
@@ -245,22 +255,31 @@ def candidate_ladders(
         allowed_min: lowest allowed price, shape [P].
         allowed_max: highest allowed price, shape [P].
         cfg: pricing rules (price_endings, n_candidates).
+        endings: per-product endings (`Limits.endings`); default `cfg.price_endings` for all.
 
     Returns:
         Prices sorted ascending per row, NaN-padded, shape [P, n_candidates + 1].
     """
-    grid = _ending_grid(allowed_min, allowed_max, cfg.price_endings)
-    slots = cfg.n_candidates
-    slot = np.arange(slots, dtype=np.int64)[None, :]
-    count = grid.count[:, None]
-    # round(slot * (count - 1) / (slots - 1)) in integers; distinct whenever count > slots.
-    spread = (2 * slot * (count - 1) + (slots - 1)) // (2 * (slots - 1))
-    step = np.where(count > slots, spread, np.minimum(slot, np.maximum(count - 1, 0)))
-    ladder = np.where(slot < count, grid.cents(step) / 100, np.nan)
+    n = current_price.shape[0]
+    endings = endings if endings is not None else Endings.uniform(cfg.price_endings, n)
+    ladder, _ = _ending_prices(allowed_min, allowed_max, endings, cfg.n_candidates)
     current = np.asarray(current_price, dtype=float)
     already = np.any(np.abs(ladder - current[:, None]) <= _PRICE_TOL, axis=1)
     extra = np.where(already, np.nan, current)[:, None]
     return np.sort(np.hstack([ladder, extra]), axis=1)
+
+
+def without_small_changes(
+    ladder: FloatArray, current_price: FloatArray, min_change: float
+) -> FloatArray:
+    """The ladder without candidates closer to the current price than `min_change` (relative).
+
+    A relabel this small is not worth making, and dropping such candidates before the choice (not
+    reverting them after it) keeps coupled choices, such as a family's order, intact.
+    """
+    gap = np.abs(ladder - current_price[:, None])
+    small = (gap > _PRICE_TOL) & (gap < min_change * current_price[:, None])
+    return np.where(small, np.nan, ladder)
 
 
 # --- step 3: scoring -----------------------------------------------------------------------------
@@ -292,116 +311,47 @@ def score_candidates(
     return Scores(units=units, revenue=revenue, profit=profit)
 
 
-# --- step 4: the choice --------------------------------------------------------------------------
-
-
-def choose_argmax(objective: FloatArray) -> IntArray:
-    """Best candidate per product by a vectorised argmax (exact while products are independent).
-
-    Args:
-        objective: value to maximise, shape [P, C]; NaN or -inf marks a missing candidate.
-
-    Returns:
-        Column index per product, -1 where a product has no valid candidate.
-    """
-    valid = np.isfinite(objective)
-    best = np.argmax(np.where(valid, objective, -np.inf), axis=1)
-    return np.where(valid.any(axis=1), best, -1).astype(np.int64)
-
-
-def _solve_milp(objective: FloatArray, time_limit: float | None) -> IntArray | None:
-    valid = np.isfinite(objective)
-    rows, cols = np.nonzero(valid)
-    picked = np.full(objective.shape[0], -1, dtype=np.int64)
-    if rows.size == 0:
-        return picked
-    # One binary per valid candidate; each product with candidates picks exactly one of them.
-    n_vars = rows.size
-    used_rows, row_of_var = np.unique(rows, return_inverse=True)
-    matrix = sparse.csr_array(
-        (np.ones(n_vars), (row_of_var, np.arange(n_vars))), shape=(used_rows.size, n_vars)
-    )
-    options: dict[str, float | bool] = {"disp": False, "mip_rel_gap": 0.0}
-    if time_limit is not None:
-        options["time_limit"] = float(time_limit)
-    result = milp(
-        c=-objective[rows, cols],
-        integrality=np.ones(n_vars),
-        bounds=Bounds(0, 1),
-        constraints=LinearConstraint(matrix, 1, 1),
-        options=options,
-    )
-    if result.status != 0 or result.x is None:
-        logger.warning("milp did not solve the price choice (%s)", result.message)
-        return None
-    on = result.x > 0.5
-    if np.bincount(row_of_var[on], minlength=used_rows.size).max(initial=0) != 1:
-        return None
-    picked[rows[on]] = cols[on]
-    return picked
-
-
-def choose(
-    objective: FloatArray, *, solver: str = "milp", time_limit: float | None = None
-) -> IntArray:
-    """Pick one candidate per product, maximising the summed objective.
-
-    With `solver="milp"` the choice is a binary program for scipy.optimize.milp: one indicator
-    per valid candidate, a sparse row per product summing to one. Coupling rules (family order,
-    a change budget, a revenue floor) are further rows over the same indicators. If milp fails or
-    hits its time limit, the exact per-product argmax is used instead.
-
-    Args:
-        objective: value to maximise, shape [P, C]; NaN or -inf marks a missing candidate.
-        solver: "milp" or "argmax".
-        time_limit: seconds milp may run (None: no limit).
-
-    Returns:
-        Column index per product, -1 where a product has no valid candidate.
-    """
-    if solver not in ("milp", "argmax"):
-        raise ValueError(f"unknown solver {solver!r}: use 'milp' or 'argmax'")
-    if solver == "milp":
-        picked = _solve_milp(objective, time_limit)
-        if picked is not None:
-            return picked
-        logger.warning("falling back to the per-product argmax")
-    return choose_argmax(objective)
-
-
-# --- step 5: keep rules --------------------------------------------------------------------------
-
-
-def keep_rules(
-    current_price: FloatArray,
-    chosen_price: FloatArray,
-    chosen_value: FloatArray,
-    current_value: FloatArray,
+def risk_adjusted(
+    prices: FloatArray,
+    scores: Scores,
+    ref_price: FloatArray,
+    elasticity_sd: FloatArray,
+    dispersion: FloatArray,
+    unit_cost: FloatArray,
     cfg: PricingConfig,
-) -> StrArray:
-    """Outcome of each choice: 'change', or keep because it is the 'best' already or too 'small'.
+) -> FloatArray:
+    """The objective at a low demand quantile instead of expected demand (`cfg.risk_quantile`).
+
+    Demand over the horizon is taken as log-normal with the expected units as its mean and log
+    variance ``(sd_e * log(price / ref_price))**2 + log(1 + dispersion + 1 / units)``: the
+    elasticity's uncertainty grows with the distance from the reference price, where the forecast
+    saw sales, and the negative-binomial noise (its alpha taken at the horizon total, an upper
+    bound) is largest for slow sellers. A profit candidate with a negative margin uses the upper
+    quantile, its worse case.
 
     Args:
-        current_price: shelf price now, shape [P].
-        chosen_price: best candidate, shape [P].
-        chosen_value: objective at the chosen price, shape [P].
-        current_value: objective at the current price, shape [P].
-        cfg: pricing rules (min_change).
+        prices: candidate prices, shape [P, C].
+        scores: their expected outcomes.
+        ref_price: the forecast's reference price, [P].
+        elasticity_sd: standard deviation of each elasticity, [P].
+        dispersion: negative-binomial alpha, [P].
+        unit_cost: cost per unit, [P].
+        cfg: `risk_quantile` (in (0, 0.5)) and `objective`.
 
     Returns:
-        'change' | 'best' | 'small' per product.
+        The [P, C] objective to maximise.
     """
-    moved = np.abs(chosen_price - current_price) > _PRICE_TOL
-    # A gain within float noise of the objective is no gain (e.g. revenue at elasticity -1 is
-    # flat in exact arithmetic): a relabel must pay for itself.
-    noise = 1e-9 * np.maximum(1.0, np.abs(current_value))
-    pays = chosen_value - current_value > noise
-    small = np.abs(chosen_price - current_price) < cfg.min_change * current_price
-    outcome = np.where(moved & pays, np.where(small, SMALL, CHANGE), BEST)
-    return outcome.astype(object)
+    z = stats.norm.ppf(cfg.risk_quantile)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        drift = elasticity_sd[:, None] * np.log(prices / ref_price[:, None])
+        log_var = drift**2 + np.log1p(dispersion[:, None] + 1.0 / np.maximum(scores.units, 1e-9))
+        spread = np.sqrt(log_var)
+        margin = prices - unit_cost[:, None] if cfg.objective == "profit" else prices
+        quantile = np.exp(-log_var / 2 + np.where(margin < 0, -z, z) * spread)
+        return scores.units * quantile * margin
 
 
-# --- step 6: binding rule ------------------------------------------------------------------------
+# --- step 5: binding rule ------------------------------------------------------------------------
 
 
 def unconstrained_optimum(
@@ -448,7 +398,7 @@ def binding_rules(
     return rule.astype(object)
 
 
-# --- step 7: explanations ------------------------------------------------------------------------
+# --- step 6: explanations ------------------------------------------------------------------------
 
 
 def _elasticity_text(e: float, lo: float, hi: float) -> str:
@@ -475,21 +425,31 @@ def _range_text(lower: float, upper: float) -> str:
     return f"{first:.2f}-{last:.2f}"
 
 
-def _endings_text(cfg: PricingConfig) -> str:
-    if not cfg.price_endings:
-        return "whole-cent price"
-    return "price ending in " + "/".join(f".{c:02d}" for c in ending_cents(cfg.price_endings))
+def endings_text(endings: Endings) -> StrArray:
+    """Per product, the prices its endings allow, e.g. 'price ending in .49/.99'."""
+    texts = [
+        "whole-cent price"
+        if ends.size == 100
+        else "price ending in " + "/".join(f".{c:02d}" for c in ends)
+        for ends in endings.sets
+    ]
+    return np.array([*texts, "price ending allowed by every rule"], dtype=object)[endings.index]
 
 
-def _sentence(row: dict[str, object], cfg: PricingConfig) -> str:
-    cur, price, chosen = float(row["current"]), float(row["price"]), float(row["chosen"])
-    tail = _elasticity_text(float(row["e"]), float(row["lo"]), float(row["hi"]))
-    outcome, rule = row["outcome"], str(row["rule"])
-    if outcome == HOLD:
-        return f"hold {cur:.2f}: {row['hold']}"
+def _coupling_text(rule: str, family: object, cfg: PricingConfig) -> str:
+    if rule == portfolio.FAMILY_ORDER:
+        per_unit = " nor more per unit" if cfg.family_unit_price else ""
+        return f"in family {family} a larger size never costs less than a smaller one{per_unit}"
+    if rule == portfolio.MAX_CHANGES:
+        return f"at most {cfg.max_changes} price changes per run, taken by larger gains"
+    return f"total expected revenue stays at or above {cfg.revenue_floor:.0%} of today's"
+
+
+def _keep_sentence(row: dict[str, object], cfg: PricingConfig, tail: str) -> str:
+    cur, chosen, outcome = float(row["current"]), float(row["chosen"]), row["outcome"]
     if outcome == ENDING:
         return (
-            f"keep {cur:.2f}: no {_endings_text(cfg)} fits the allowed range "
+            f"keep {cur:.2f}: no {row['ends']} fits the allowed range "
             f"{_range_text(float(row['lower']), float(row['upper']))}{tail}"
         )
     if outcome == SMALL:
@@ -498,24 +458,55 @@ def _sentence(row: dict[str, object], cfg: PricingConfig) -> str:
             f"keep {cur:.2f}: best allowed price {chosen:.2f} ({pct:+.1f}%) is a smaller change "
             f"than min_change {cfg.min_change * 100:.1f}%{tail}"
         )
-    if outcome == BEST:
-        bound = "" if rule == "none" else f"; {_rule_text(rule, price, float(row['optimum']))}"
-        return f"keep {cur:.2f}: already the best allowed price{bound}{tail}"
+    rule = str(row["rule"])
+    if outcome == LIMITED:
+        return (
+            f"keep {cur:.2f}: held back by {rule} "
+            f"({_coupling_text(rule, row['family'], cfg)}); best price alone "
+            f"{float(row['own']):.2f}{tail}"
+        )
+    bound = "" if rule == "none" else f"; {_rule_text(rule, cur, float(row['optimum']))}"
+    return f"keep {cur:.2f}: already the best allowed price{bound}{tail}"
+
+
+def _change_sentence(row: dict[str, object], cfg: PricingConfig, tail: str) -> str:
+    cur, price, rule = float(row["current"]), float(row["price"]), str(row["rule"])
+    if row["limit"]:
+        why = (
+            f"set by {rule} ({_coupling_text(rule, row['family'], cfg)}; best price alone "
+            f"{float(row['own']):.2f})"
+        )
+    else:
+        why = _rule_text(rule, price, float(row["optimum"]))
     verb = "raise" if price > cur else "lower"
     return (
         f"{verb} {cur:.2f} -> {price:.2f} ({(price - cur) / cur * 100:+.1f}%): expected "
-        f"{cfg.objective} {float(row['uplift']):+.2f} over the horizon; "
-        f"{_rule_text(rule, price, float(row['optimum']))}{tail}"
+        f"{cfg.objective} {float(row['uplift']):+.2f} over the horizon; {why}{tail}"
     )
+
+
+def _sentence(row: dict[str, object], cfg: PricingConfig) -> str:
+    if row["outcome"] == HOLD:
+        return f"hold {float(row['current']):.2f}: {row['hold']}"
+    tail = _elasticity_text(float(row["e"]), float(row["lo"]), float(row["hi"]))
+    if row["outcome"] == CHANGE:
+        text = _change_sentence(row, cfg, tail)
+    else:
+        text = _keep_sentence(row, cfg, tail)
+    note = row["note"]
+    return text if not note else f"{text}; priced although {note} (not in hold_statuses)"
 
 
 def explain(columns: dict[str, npt.ArrayLike], cfg: PricingConfig) -> list[str]:
     """One readable sentence per product.
 
     Args:
-        columns: equal-length arrays 'outcome', 'hold', 'current', 'price', 'chosen', 'uplift'
-            (objective uplift), 'rule', 'optimum', 'lower', 'upper', 'e', 'lo', 'hi'.
-        cfg: pricing rules (used for endings, min_change and the objective's name).
+        columns: equal-length arrays 'outcome', 'hold', 'current', 'price', 'chosen' (best
+            allowed price alone, before min_change), 'own' (best price alone), 'uplift'
+            (objective uplift), 'rule', 'limit' (the coupling rule, or ''), 'family', 'note'
+            (why a released product would have been held), 'ends' (its endings, in words),
+            'optimum', 'lower', 'upper', 'e', 'lo', 'hi'.
+        cfg: pricing rules (min_change, the coupling limits and the objective's name).
 
     Returns:
         The sentences, in row order.
@@ -548,10 +539,22 @@ def _floats(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
     )
 
 
-def _hold_expr() -> pl.Expr:
+def _hold_expr(cfg: PricingConfig) -> pl.Expr:
+    """Why each product keeps its price before any rule is looked at (null: it may move).
+
+    A forecast's hold_reason holds the product unless its status is one pricing may release
+    (`RELEASABLE`) and `cfg.hold_statuses` does not list it; a cold start and a data issue are
+    always held.
+    """
     cur, cost = pl.col("current_price"), pl.col("unit_cost")
-    hold_reason = pl.col("hold_reason").str.strip_chars()
     base, ref, e = pl.col("base_units"), pl.col("ref_price"), pl.col("elasticity")
+    reason = pl.col("hold_reason").str.strip_chars()
+    reason = pl.when(reason != "").then(reason)
+    status, share = pl.col("status"), pl.col("stockout_share")
+    policy = status.is_in(list(cfg.hold_statuses)).fill_null(False)
+    data_issue = reason.str.starts_with(DATA_ISSUE).fill_null(False)
+    released = status.is_in(list(RELEASABLE)).fill_null(False) & ~policy & ~data_issue
+    limit = cfg.max_stockout_share
     return (
         pl.when(cur.is_null() | ~cur.is_finite() | (cur <= 0))
         .then(pl.lit("invalid input: current_price is missing or not positive"))
@@ -559,8 +562,16 @@ def _hold_expr() -> pl.Expr:
         .then(pl.lit("invalid input: unit_cost is missing or negative"))
         .when(pl.col("_has_forecast").is_null())
         .then(pl.lit("no forecast"))
-        .when(hold_reason.is_not_null() & (hold_reason != ""))
-        .then(hold_reason)
+        .when(status == "cold_start")
+        .then(pl.coalesce(reason, pl.lit("cold start: too little history to train a model")))
+        .when(data_issue)
+        .then(reason)
+        .when(policy)
+        .then(pl.format("{} (hold_statuses)", pl.coalesce(reason, pl.format("status {}", status))))
+        .when(reason.is_not_null() & ~released)
+        .then(reason)
+        .when(share > limit)
+        .then(_stockout_reason(limit))
         .when(base.is_null() | ~base.is_finite() | (base < 0))
         .then(pl.lit("invalid forecast: base_units is missing or negative"))
         .when(ref.is_null() | ~ref.is_finite() | (ref <= 0))
@@ -572,56 +583,130 @@ def _hold_expr() -> pl.Expr:
     )
 
 
-def _prepare(products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig) -> pl.DataFrame:
+def _stockout_reason(limit: float) -> pl.Expr:
+    share = (pl.col("stockout_share") * 100).round(0).cast(pl.Int64)
+    return pl.format(
+        "heavy stockouts: {}% of recent days out of stock, above max_stockout_share {}%",
+        share,
+        pl.lit(round(limit * 100)),
+    )
+
+
+def _note_expr(cfg: PricingConfig) -> pl.Expr:
+    """For a product released from its forecast's hold, the reason it would have been held."""
+    status, reason = pl.col("status"), pl.col("hold_reason").str.strip_chars()
+    released = status.is_in(list(RELEASABLE)) & ~status.is_in(list(cfg.hold_statuses))
+    return pl.when(released.fill_null(False) & (reason != "")).then(reason).alias("note")
+
+
+def _optional(frame: pl.DataFrame, name: str, dtype: type[pl.DataType]) -> pl.Expr:
+    column = pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype=dtype)
+    return column.alias(name)
+
+
+def _catalogue(products: pl.DataFrame, cfg: PricingConfig) -> pl.DataFrame:
     _require(products, "products", ("product_id", "current_price", "unit_cost"))
-    _require(demand, "demand", ("product_id", "base_units", "ref_price", "elasticity"))
-    prices = _floats(products, ("current_price", "unit_cost", "min_price", "max_price"))
-    kvi = pl.col("is_kvi").cast(pl.Boolean) if "is_kvi" in products.columns else pl.lit(None)
-    prices = prices.select(
+    if cfg.family_unit_price and "size" not in products.columns:
+        raise ValueError(
+            "pricing.family_unit_price needs a `size` column in products (quantity per item, "
+            "in one unit per family): add it or set family_unit_price = false"
+        )
+    prices = _floats(products, ("current_price", "unit_cost", "min_price", "max_price", "size"))
+    return prices.select(
         pl.col("product_id").cast(pl.String),
         "current_price",
         "unit_cost",
         pl.col("min_price").fill_null(pl.col("current_price") * cfg.default_min_price_factor),
         pl.col("max_price").fill_null(pl.col("current_price") * cfg.default_max_price_factor),
-        kvi.fill_null(False).cast(pl.Boolean).alias("is_kvi"),
+        _optional(products, "is_kvi", pl.Boolean).fill_null(False),
+        _optional(products, "category", pl.String),
+        _optional(products, "family_id", pl.String),
+        _optional(products, "size_rank", pl.Int64),
+        "size",
     )
-    forecast = _floats(
-        demand, ("base_units", "ref_price", "elasticity", "elasticity_lo", "elasticity_hi")
-    )
-    reason = pl.col("hold_reason") if "hold_reason" in demand.columns else pl.lit(None)
-    forecast = forecast.select(
+
+
+_FORECAST_FLOATS = (
+    "base_units",
+    "ref_price",
+    "elasticity",
+    "elasticity_lo",
+    "elasticity_hi",
+    "stockout_share",
+    "dispersion",
+)
+
+
+def _prepare(products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig) -> pl.DataFrame:
+    _require(demand, "demand", ("product_id", "base_units", "ref_price", "elasticity"))
+    forecast = _floats(demand, _FORECAST_FLOATS).select(
         pl.col("product_id").cast(pl.String),
-        "base_units",
-        "ref_price",
-        "elasticity",
-        "elasticity_lo",
-        "elasticity_hi",
-        reason.cast(pl.String).alias("hold_reason"),
+        *_FORECAST_FLOATS,
+        _optional(demand, "hold_reason", pl.String),
+        _optional(demand, "status", pl.String),
+        _optional(demand, "category", pl.String).alias("_forecast_category"),
         pl.lit(True).alias("_has_forecast"),
     )
-    joined = prices.join(forecast, on="product_id", how="left").sort("product_id")
-    return joined.with_columns(_hold_expr())
+    joined = _catalogue(products, cfg).join(forecast, on="product_id", how="left")
+    category = pl.coalesce("category", "_forecast_category", pl.lit("uncategorised"))
+    return (
+        joined.with_columns(category.alias("category"))
+        .drop("_forecast_category")
+        .sort("product_id")
+        .with_columns(_hold_expr(cfg), _note_expr(cfg))
+    )
 
 
 def _column(frame: pl.DataFrame, name: str) -> FloatArray:
     return frame[name].cast(pl.Float64).fill_null(np.nan).to_numpy().astype(float)
 
 
+def _limits(frame: pl.DataFrame, cfg: PricingConfig) -> Limits:
+    return resolve(
+        frame["product_id"].to_list(),
+        frame["category"].to_list(),
+        frame["is_kvi"].to_numpy().astype(bool),
+        _column(frame, "min_price"),
+        _column(frame, "max_price"),
+        cfg,
+    )
+
+
 @dataclass(frozen=True)
 class _Choice:
-    """What the engine decided for every product (internal to `recommend`)."""
+    """What the engine decided for every product (internal to `recommend`).
+
+    Attributes:
+        price: the recommended price.
+        chosen: the best allowed price alone, before min_change (quoted by 'small' keeps).
+        own: the best price alone after min_change (quoted when a coupling rule moved it).
+        outcome: CHANGE, BEST, SMALL, ENDING, HOLD or LIMITED.
+        hold: the hold reason (None where not held).
+        held_rule: for holds, the rule that caused it ('none' when no rule did).
+        limited: the coupling rule that moved the product off its own best, '' where none did.
+        ladder: the candidate prices (before min_change).
+    """
 
     price: FloatArray
     chosen: FloatArray
+    own: FloatArray
     outcome: StrArray
     hold: StrArray
-    conflict: BoolArray
+    held_rule: StrArray
+    limited: StrArray
     ladder: FloatArray
 
 
-def _hold_texts(frame: pl.DataFrame, prange: PriceRange) -> tuple[StrArray, BoolArray]:
+def _hold_texts(
+    frame: pl.DataFrame, prange: PriceRange, limits: Limits
+) -> tuple[StrArray, StrArray]:
+    """Hold reasons (None: free to move) and, for holds a rule caused, the rule's name."""
     hold = np.asarray(frame["hold"].to_list(), dtype=object)
-    conflict = (hold == None) & ~prange.feasible  # noqa: E711 (element-wise on an object array)
+    rule = np.full(hold.shape[0], "none", dtype=object)
+    free = hold == None  # noqa: E711 (element-wise on an object array)
+    hold = np.where(free, limits.hold, hold)
+    free &= limits.hold == None  # noqa: E711
+    conflict = free & ~prange.feasible
     texts = [
         f"rules conflict: {lr} needs >= {lo:.2f} but {ur} allows <= {hi:.2f}"
         for lr, lo, ur, hi in zip(
@@ -633,35 +718,212 @@ def _hold_texts(frame: pl.DataFrame, prange: PriceRange) -> tuple[StrArray, Bool
         )
     ]
     hold[conflict] = np.asarray(texts, dtype=object)
-    return hold, conflict
+    rule[conflict] = prange.conflict_rule[conflict]
+    no_ending = free & ~conflict & (limits.endings.index < 0)
+    hold[no_ending] = "rules conflict: no price ending is allowed by every rule"
+    rule[no_ending] = "price_ending"
+    return hold, rule
 
 
-def _decide(frame: pl.DataFrame, prange: PriceRange, cfg: PricingConfig) -> _Choice:
-    cur, cost = _column(frame, "current_price"), _column(frame, "unit_cost")
-    demand = [_column(frame, c) for c in ("base_units", "ref_price", "elasticity")]
-    hold, conflict = _hold_texts(frame, prange)
+def _elasticity_sd(frame: pl.DataFrame) -> FloatArray:
+    """Each elasticity's standard deviation: its own interval's, or its category's spread.
+
+    A pooled elasticity (cold start, gate failed, not identified) is as uncertain as the spread
+    of the trained elasticities in its category; an own one's ~90% interval gives its sd.
+    """
+    e, lo = _column(frame, "elasticity"), _column(frame, "elasticity_lo")
+    own = np.where(np.isfinite(e - lo), np.maximum(e - lo, 0.0) / stats.norm.ppf(0.95), 0.0)
+    trained = frame.filter(pl.col("status") == "trained")
+    overall = trained["elasticity"].std() if trained.height > 1 else None
+    spread = trained.group_by("category").agg(pl.col("elasticity").std().alias("_sd"))
+    pooled_sd = (
+        frame.select("category")
+        .join(spread, on="category", how="left", maintain_order="left")["_sd"]
+        .fill_null(overall if overall is not None else 0.0)
+        .fill_nan(0.0)
+        .to_numpy()
+    )
+    pooled = frame["status"].is_in(list(POOLED)).fill_null(False).to_numpy()
+    return np.where(pooled, pooled_sd, own)
+
+
+def _values(
+    frame: pl.DataFrame, ladder: FloatArray, cfg: PricingConfig
+) -> tuple[FloatArray, FloatArray]:
+    """The objective to maximise and the expected revenue of every candidate, [P, C] each."""
+    ref, cost = _column(frame, "ref_price"), _column(frame, "unit_cost")
+    demand = (_column(frame, "base_units"), ref, _column(frame, "elasticity"))
+    scores = score_candidates(ladder, *demand, cost)
+    if cfg.risk_quantile <= 0:
+        return scores.objective(cfg.objective), scores.revenue
+    dispersion = np.nan_to_num(_column(frame, "dispersion"), nan=0.0)
+    value = risk_adjusted(ladder, scores, ref, _elasticity_sd(frame), dispersion, cost, cfg)
+    return value, scores.revenue
+
+
+def _chains(frame: pl.DataFrame) -> tuple[IntArray, tuple[str, ...]]:
+    """Each family's rows from the smallest size (ties by product_id), for families of 2 or more.
+
+    Products without a family_id or a size_rank are outside every family.
+    """
+    ranked = frame.with_row_index("_row").filter(
+        pl.col("family_id").is_not_null() & pl.col("size_rank").is_not_null()
+    )
+    groups = (
+        ranked.sort("family_id", "size_rank", "product_id")
+        .group_by("family_id", maintain_order=True)
+        .agg(pl.col("_row").cast(pl.Int64))
+        .filter(pl.col("_row").list.len() >= 2)
+    )
+    if groups.height == 0:
+        return np.zeros((0, 2), dtype=np.int64), ()
+    rows = groups["_row"].to_list()
+    chains = np.full((len(rows), max(len(r) for r in rows)), -1, dtype=np.int64)
+    for k, members in enumerate(rows):
+        chains[k, : len(members)] = members
+    return chains, tuple(groups["family_id"].to_list())
+
+
+def _problem(
+    frame: pl.DataFrame,
+    ladder: FloatArray,
+    value: FloatArray,
+    revenue: FloatArray,
+    cfg: PricingConfig,
+) -> portfolio.Portfolio:
+    """The choice over the ladders with the coupling rules of `cfg`."""
+    cur = _column(frame, "current_price")
+    at = np.abs(ladder - cur[:, None]) <= _PRICE_TOL
+    current = np.argmax(at, axis=1).astype(np.int64)
+    rows = np.arange(cur.shape[0])
+    value = np.where(np.isfinite(ladder), value, np.nan)
+    # An unscorable product (held) still needs a finite today's value to take part.
+    value[rows, current] = np.nan_to_num(value[rows, current], nan=0.0, posinf=0.0, neginf=0.0)
+    revenue = np.where(np.isfinite(revenue), revenue, 0.0)
+    chains, names = _chains(frame) if cfg.family_order else (np.zeros((0, 2), np.int64), ())
+    size = _column(frame, "size") if cfg.family_unit_price else None
+    floor = cfg.revenue_floor * float(revenue[rows, current].sum())
+    return portfolio.Portfolio(
+        value=value,
+        price=ladder,
+        revenue=revenue,
+        current=current,
+        chains=chains,
+        unit_size=None if size is None else np.where(size > 0, size, np.nan),
+        max_changes=cfg.max_changes if cfg.max_changes >= 0 else None,
+        revenue_floor=floor if cfg.revenue_floor > 0 else None,
+        chain_names=names,
+    )
+
+
+def outcomes(
+    held: BoolArray,
+    no_ending: BoolArray,
+    solution: portfolio.Solution,
+    ideal: IntArray,
+    current: IntArray,
+) -> StrArray:
+    """What happened to each product.
+
+    Args:
+        held: products kept at today's price with a reason.
+        no_ending: products whose allowed range holds no allowed ending price.
+        solution: the coupled choice (its column and each product's own best column).
+        ideal: each product's best column alone before min_change.
+        current: the column of today's price.
+
+    Returns:
+        CHANGE, BEST (already the best), SMALL (the best move is below min_change), LIMITED (a
+        coupling rule kept a price the product alone would move), ENDING or HOLD per product.
+    """
+    keep = solution.column == current
+    outcome = np.where(keep, np.where(ideal != current, SMALL, BEST), CHANGE)
+    outcome = np.where(keep & (solution.own != current), LIMITED, outcome)
+    outcome = np.where(no_ending, ENDING, outcome)
+    return np.where(held | solution.held, HOLD, outcome).astype(object)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The joined products and forecasts, every product's rules and its allowed range."""
+
+    frame: pl.DataFrame
+    limits: Limits
+    prange: PriceRange
+
+
+def _inputs(products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig) -> _Inputs:
+    frame = _prepare(products, demand, cfg)
+    limits = _limits(frame, cfg)
+    prange = allowed_range(_column(frame, "current_price"), _column(frame, "unit_cost"), limits)
+    return _Inputs(frame, limits, prange)
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """Holds decided before the choice, the ladders and the choice problem over them."""
+
+    hold: StrArray
+    held_rule: StrArray
+    ladder: FloatArray
+    problem: portfolio.Portfolio  # over the whole ladder
+    chooser: portfolio.Portfolio  # the same without changes below min_change: the one solved
+
+
+def _stage(inputs: _Inputs, cfg: PricingConfig) -> _Stage:
+    frame, limits, prange = inputs.frame, inputs.limits, inputs.prange
+    cur = _column(frame, "current_price")
+    hold, held_rule = _hold_texts(frame, prange, limits)
     held = hold != None  # noqa: E711 (element-wise on an object array)
     lower = np.where(held, np.nan, prange.lower)
     upper = np.where(held, np.nan, prange.upper)
-    ladder = candidate_ladders(cur, lower, upper, cfg)
-    objective = score_candidates(ladder, *demand, cost).objective(cfg.objective)
-    solver = "argmax" if cfg.solver == "auto" else cfg.solver
-    picked = np.zeros(cur.shape[0], dtype=np.int64)
-    active = np.flatnonzero(~held)
-    if active.size:
-        picked[active] = choose(objective[active], solver=solver, time_limit=cfg.milp_time_limit)
-    # A product with no scorable candidate (picked -1) keeps its price rather than a padding NaN.
-    unpicked = held | (picked < 0)
-    picked = np.maximum(picked, 0)
-    chosen = np.where(unpicked, cur, np.take_along_axis(ladder, picked[:, None], axis=1)[:, 0])
-    current_obj = score_candidates(cur[:, None], *demand, cost).objective(cfg.objective)[:, 0]
-    best_obj = np.take_along_axis(objective, picked[:, None], axis=1)[:, 0]
-    outcome = keep_rules(cur, chosen, best_obj, current_obj, cfg)
-    no_ending = _ending_grid(lower, upper, cfg.price_endings).count == 0
-    outcome = np.where(held, HOLD, np.where(no_ending, ENDING, outcome)).astype(object)
-    price = np.where(outcome == CHANGE, chosen, cur)
+    ladder = candidate_ladders(cur, lower, upper, cfg, limits.endings)
+    problem = _problem(frame, ladder, *_values(frame, ladder, cfg), cfg)
+    masked = without_small_changes(ladder, cur, cfg.min_change)
+    chooser = replace(problem, value=np.where(np.isfinite(masked), problem.value, np.nan))
+    return _Stage(hold, held_rule, ladder, problem, chooser)
+
+
+def choice_problem(
+    products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig
+) -> portfolio.Portfolio:
+    """The candidate-choice problem `recommend` solves (for benchmarks and solver checks).
+
+    Args:
+        products: as for `recommend`.
+        demand: as for `recommend`.
+        cfg: pricing rules, hold policy and objective.
+
+    Returns:
+        The problem over every product's ladder (held products have today's price only), rows in
+        product_id order, with the coupling rules of `cfg`.
+    """
+    return _stage(_inputs(products, demand, cfg), cfg).chooser
+
+
+def _decide(inputs: _Inputs, cfg: PricingConfig) -> _Choice:
+    cur = _column(inputs.frame, "current_price")
+    stage = _stage(inputs, cfg)
+    held = stage.hold != None  # noqa: E711 (element-wise on an object array)
+    solution = portfolio.solve(stage.chooser, cfg.solver, cfg.milp_time_limit)
+    ideal = portfolio.independent_best(stage.problem)
+    lower = np.where(held, np.nan, inputs.prange.lower)
+    upper = np.where(held, np.nan, inputs.prange.upper)
+    no_ending = ~held & (_ending_prices(lower, upper, inputs.limits.endings, 2)[1] == 0)
+    outcome = outcomes(held, no_ending, solution, ideal, stage.problem.current)
+
+    def price_of(column: IntArray) -> FloatArray:
+        return np.take_along_axis(stage.ladder, column[:, None], axis=1)[:, 0]
+
     return _Choice(
-        price=price, chosen=chosen, outcome=outcome, hold=hold, conflict=conflict, ladder=ladder
+        price=np.where(outcome == CHANGE, price_of(solution.column), cur),
+        chosen=price_of(ideal),
+        own=price_of(solution.own),
+        outcome=outcome,
+        hold=np.where(held, stage.hold, solution.reason).astype(object),
+        held_rule=np.where(held, stage.held_rule, solution.held_rule).astype(object),
+        limited=solution.limited_by,
+        ladder=stage.ladder,
     )
 
 
@@ -691,10 +953,9 @@ def _scored(frame: pl.DataFrame, price: FloatArray) -> Scores:
 
 def _final_rules(prange: PriceRange, choice: _Choice, optimum: FloatArray) -> StrArray:
     rule = binding_rules(choice.price, choice.ladder, prange, optimum)
+    rule = np.where(choice.limited != "", choice.limited, rule)
     rule = np.where(choice.outcome == ENDING, "price_ending", rule)
-    # A conflict hold names the rule that emptied the range; other holds were limited by nothing.
-    held_rule = np.where(choice.conflict, prange.conflict_rule, "none")
-    return np.where(choice.outcome == HOLD, held_rule, rule).astype(object)
+    return np.where(choice.outcome == HOLD, choice.held_rule, rule).astype(object)
 
 
 def _actions(choice: _Choice, current: FloatArray) -> StrArray:
@@ -703,23 +964,45 @@ def _actions(choice: _Choice, current: FloatArray) -> StrArray:
     return np.where(choice.outcome == HOLD, "hold", changed).astype(object)
 
 
-def _output(
-    frame: pl.DataFrame, prange: PriceRange, choice: _Choice, cfg: PricingConfig
-) -> pl.DataFrame:
+def _texts(
+    inputs: _Inputs, choice: _Choice, rule: StrArray, gain: FloatArray, optimum: FloatArray
+) -> dict[str, npt.ArrayLike]:
+    """The columns `explain` reads."""
+    frame, prange = inputs.frame, inputs.prange
+    return {
+        "outcome": choice.outcome,
+        "hold": choice.hold,
+        "current": _column(frame, "current_price"),
+        "price": choice.price,
+        "chosen": choice.chosen,
+        "own": choice.own,
+        "uplift": gain,
+        "rule": rule,
+        "limit": choice.limited,
+        "family": frame["family_id"].to_numpy(),
+        "note": frame["note"].to_numpy(),
+        "ends": endings_text(inputs.limits.endings),
+        "optimum": optimum,
+        "lower": prange.lower,
+        "upper": prange.upper,
+        "e": _column(frame, "elasticity"),
+        "lo": _column(frame, "elasticity_lo"),
+        "hi": _column(frame, "elasticity_hi"),
+    }
+
+
+def _output(inputs: _Inputs, choice: _Choice, cfg: PricingConfig) -> pl.DataFrame:
+    frame, prange = inputs.frame, inputs.prange
     cur, e = _column(frame, "current_price"), _column(frame, "elasticity")
-    lo, hi = _column(frame, "elasticity_lo"), _column(frame, "elasticity_hi")
     new, now = _scored(frame, choice.price), _scored(frame, cur)
     optimum = unconstrained_optimum(e, _column(frame, "unit_cost"), cfg.objective)
     rule = _final_rules(prange, choice, optimum)
     profit, now_profit = np.round(new.profit, 2), np.round(now.profit, 2)
     # The sentence quotes the same cents as the columns, so it is computed from rounded values.
     gain = np.round(new.objective(cfg.objective), 2) - np.round(now.objective(cfg.objective), 2)
-    texts = {"outcome": choice.outcome, "hold": choice.hold, "current": cur}
-    texts |= {"price": choice.price, "chosen": choice.chosen, "uplift": gain, "rule": rule}
-    texts |= {"optimum": optimum, "lower": prange.lower, "upper": prange.upper}
-    texts |= {"e": e, "lo": lo, "hi": hi}
+    texts = _texts(inputs, choice, rule, gain, optimum)
     # Bounds of a conflicting range are not an allowed range: leave them empty.
-    shown = ~choice.conflict & np.isfinite(cur)
+    shown = prange.feasible & np.isfinite(cur)
     return _frame(
         {
             "product_id": frame["product_id"],
@@ -738,8 +1021,8 @@ def _output(
                 choice.outcome == CHANGE, np.round(profit - now_profit, 2), 0.0
             ),
             "elasticity": e,
-            "elasticity_lo": lo,
-            "elasticity_hi": hi,
+            "elasticity_lo": _column(frame, "elasticity_lo"),
+            "elasticity_hi": _column(frame, "elasticity_hi"),
             "binding_rule": rule,
             "reason": explain(texts, cfg),
         }
@@ -761,15 +1044,19 @@ def _frame(columns: dict[str, object]) -> pl.DataFrame:
 def recommend(products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig) -> pl.DataFrame:
     """Recommend one price per product under the business rules.
 
-    A product without a forecast, with a `hold_reason`, with invalid inputs, or whose rules
-    conflict is held at its current price with a reason; every other product gets the best ladder
-    price for `cfg.objective`, unless the change is below `cfg.min_change` or does not pay.
+    A product without a forecast, with invalid inputs, held by its forecast's status (see
+    `_hold_expr`), by heavy stockouts or by a rule, or whose rules conflict keeps its current
+    price with a reason; every other product gets the best ladder price for `cfg.objective`
+    under its own rules and the coupling rules (family order, the change budget, the revenue
+    floor), unless the change is below `cfg.min_change` or does not pay.
 
     Args:
-        products: product_id, current_price, unit_cost, min_price, max_price, is_kvi.
-        demand: product_id, base_units, ref_price, elasticity, elasticity_lo, elasticity_hi,
-            hold_reason (one row per product, from the forecaster).
-        cfg: pricing rules and objective.
+        products: product_id, current_price, unit_cost, and optionally min_price, max_price,
+            is_kvi, category, family_id, size_rank, size.
+        demand: product_id, base_units, ref_price, elasticity, and optionally elasticity_lo,
+            elasticity_hi, hold_reason, status, stockout_share, dispersion, category (one row
+            per product, from the forecaster's product table).
+        cfg: pricing rules, hold policy and objective.
 
     Returns:
         One row per product, sorted by product_id, with the columns in `OUTPUT_COLUMNS`.
@@ -777,14 +1064,6 @@ def recommend(products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig) 
     Raises:
         ValueError: a required column is missing or a product_id is duplicated.
     """
-    frame = _prepare(products, demand, cfg)
-    prange = allowed_range(
-        _column(frame, "current_price"),
-        _column(frame, "unit_cost"),
-        _column(frame, "min_price"),
-        _column(frame, "max_price"),
-        frame["is_kvi"].to_numpy().astype(bool),
-        cfg,
-    )
-    choice = _decide(frame, prange, cfg)
-    return _output(frame, prange, choice, cfg)
+    inputs = _inputs(products, demand, cfg)
+    choice = _decide(inputs, cfg)
+    return _output(inputs, choice, cfg)

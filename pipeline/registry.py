@@ -109,14 +109,15 @@ def plan_training(
     max_age_days: int,
     force: bool,
     panel: Panel | None = None,
-    drift_ratio: float = 2.0,
+    cfg: ModelConfig | None = None,
 ) -> tuple[list[str], dict[str, list[str]]]:
     """Split products into those to train now and those whose current model can be reused.
 
     A model is current when its artefact still exists, it was trained at most `max_age_days`
-    before `as_of`, and (given the `panel`) no product of its shard drifted: recent mean units
-    moved by more than `drift_ratio` from the level it was trained on. Products with too little
-    history (`trainable` False) are in neither list.
+    before `as_of`, and (given the model `cfg`) it was made by this artefact format and model
+    shape, and (given the `panel`) no product of its shard drifted: recent mean units moved by
+    more than `cfg.drift_ratio` since it was trained. Other models are retrained, not refused.
+    Products with too little history (`trainable` False) are in neither list.
 
     Returns:
         (products to train, {artefact folder: products reusing it}).
@@ -133,30 +134,42 @@ def plan_training(
     reuse: dict[str, list[str]] = {}
     for artefact, group in current.group_by("artefact"):
         folder = str(artefact[0])
-        if Path(folder, model.MODEL_FILE).is_file() and not _drifted(folder, panel, drift_ratio):
+        if _current(Path(folder), panel, cfg):
             reuse[folder] = group["product_id"].to_list()
     # A shard is reusable only whole: its products' histories are re-read together.
     reused = {pid for pids in reuse.values() for pid in pids}
     return [pid for pid in candidates if pid not in reused], reuse
 
 
-def _drifted(folder: str, panel: Panel | None, ratio: float, days: int = 28) -> bool:
-    """Has any product of this shard's model moved away from the level it was trained on?"""
+def _current(folder: Path, panel: Panel | None, cfg: ModelConfig | None) -> bool:
+    """Is the artefact usable (format, shape) and have its products not drifted?"""
+    if cfg is None:
+        return Path(folder, model.MODEL_FILE).is_file()
+    try:
+        model.check_artefact(folder, cfg)
+    except model.ModelArtefactError:
+        return False
+    return not _drifted(folder, panel, cfg.drift_ratio)
+
+
+def _drifted(folder: Path, panel: Panel | None, ratio: float) -> bool:
+    """Did any product of this shard move away from the recent level it was trained on?
+
+    Compares each product's mean units over its last 28 uncensored days now with the same figure
+    when the model was trained (seasonal swings over a model's few days of life are small; a
+    sudden jump or collapse is not).
+    """
     if panel is None:
         return False
-    meta = model.read_meta(Path(folder))
-    index = {pid: i for i, pid in enumerate(panel.product_ids)}
-    for pid, trained_level in zip(meta["product_ids"], meta["level"], strict=True):
-        i = index.get(pid)
-        if i is None:
-            continue
-        good = panel.observed[i] & ~panel.stockout[i]
-        recent = panel.units[i][good][-days:]
-        level = float(recent.mean()) if recent.size else 0.0
-        low, high = sorted((level + 0.1, trained_level + 0.1))
-        if high / low > ratio:
-            return True
-    return False
+    meta = model.read_meta(folder)
+    then = dict(zip(meta["product_ids"], meta.get("recent_level", meta["level"]), strict=True))
+    index = np.array([i for i, pid in enumerate(panel.product_ids) if pid in then])
+    if index.size == 0:
+        return False
+    now = model.recent_level(panel.select(index))
+    before = np.array([then[panel.product_ids[i]] for i in index])
+    low, high = np.minimum(now, before) + 0.1, np.maximum(now, before) + 0.1
+    return bool((high / low > ratio).any())
 
 
 def model_version_rows(

@@ -1,8 +1,16 @@
 """The only module that talks to DuckDB: connect, migrate, read frames, write in transactions.
 
 Every function opens the warehouse file, does its work and closes it again, so that the file lock
-(one writing process, or many reading ones) is held only as long as the work takes: analysts'
-read-only queries and the nightly writer wait for each other briefly instead of failing.
+(one writing process, or many reading ones) is held only as long as the work takes.
+
+Analysts read a snapshot, not the warehouse itself: DuckDB lets one process write a file or several
+read it, never both, so an analyst holding a connection would make the nightly writer wait and
+fail. Every write that finishes a unit of work (loading inputs, a run's outputs or end, a schema
+migration) checkpoints, copies the file to `<name>.analyst.duckdb.partial` while it still holds
+the write lock, and renames the copy over `<name>.analyst.duckdb` (`analyst_path`). The rename is
+atomic: a reader who opened the old snapshot keeps reading that night's file (its inode) until it
+reconnects, a new reader gets the new night, and nobody sees a mix. A crash before the rename
+leaves the previous snapshot in place; the next write publishes again.
 
 Values that come from users (product ids, dates, file names) always travel as query parameters or
 registered frames, never inside the SQL text. Table and column names inside SQL text are constants
@@ -19,7 +27,10 @@ first, because DuckDB would otherwise convert it to the machine's local wall tim
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +40,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
+from pipeline import faults
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
@@ -43,6 +56,7 @@ _COUNT_COLUMNS = (
     "n_holds",
     "n_data_issues",
     "expected_profit_uplift",
+    "stage_seconds",  # JSON text: {"read": s, "train": s, ...}
 )
 _END_STATUSES = ("completed", "failed")
 # Statement types `query_readonly` lets through; anything else could write or reach outside.
@@ -51,6 +65,7 @@ _READ_STATEMENTS = {
     duckdb.StatementType.EXPLAIN,
     duckdb.StatementType.PRAGMA,
 }
+_IMPORT = re.compile(r"\s*(import\b|pragma\s+import_database\b)", re.IGNORECASE)
 # The analysts' connection: no files outside the warehouse, no extensions, no settings changes.
 _LOCKED_DOWN = {
     "enable_external_access": False,
@@ -59,6 +74,13 @@ _LOCKED_DOWN = {
     "python_enable_replacements": False,
     "lock_configuration": True,
 }
+
+
+_log = logging.getLogger(__name__)
+_ABANDONED = (
+    "abandoned: the process running it stopped before it finished (killed or crashed); "
+    "found by run {}"
+)
 
 
 class WarehouseError(RuntimeError):
@@ -168,6 +190,46 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.commit()
 
 
+def analyst_path(path: str | Path) -> Path:
+    """The analysts' snapshot of a warehouse: `pricing.duckdb` -> `pricing.analyst.duckdb`."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.analyst{path.suffix}")
+
+
+def reading_path(path: str | Path) -> Path:
+    """The file an analyst should open: the snapshot once published, else the warehouse itself."""
+    snapshot = analyst_path(path)
+    return snapshot if snapshot.is_file() else Path(path)
+
+
+def _publish_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Copy the committed warehouse to the analysts' snapshot and swap it in atomically.
+
+    `con` is the write connection: holding it keeps other writers out while the file is copied,
+    and CHECKPOINT first moves every committed change from the write-ahead log into the file.
+    A failure is logged, not raised: the outputs are committed, and the next write publishes again.
+    """
+    snapshot = analyst_path(path)
+    partial = snapshot.with_name(snapshot.name + ".partial")
+    try:
+        con.execute("checkpoint")
+        shutil.copyfile(path, partial)
+        with open(partial, "rb") as handle:
+            os.fsync(handle.fileno())  # the rename must never expose a half-written file
+        faults.pause_point("publish")
+        os.replace(partial, snapshot)
+    except (OSError, duckdb.Error) as exc:
+        _log.warning("analysts' snapshot %s not refreshed: %s", snapshot, _first_line(exc))
+
+
+@contextmanager
+def _publishing(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A write connection that republishes the analysts' snapshot when its body succeeds."""
+    with connect(path) as con:
+        yield con
+        _publish_snapshot(con, Path(path))
+
+
 def _naive_utc(frame: pl.DataFrame) -> pl.DataFrame:
     """Convert time-zone-aware datetime columns to naive UTC (the warehouse's convention)."""
     aware = [
@@ -245,7 +307,8 @@ def migrate(path: str | Path) -> list[str]:
     """Bring the warehouse schema up to date; safe to run any number of times.
 
     Applies the migrations not yet recorded in `schema_migrations`, each in its own transaction and
-    in version order, then creates or replaces every view in `sql/views/`.
+    in version order, then creates or replaces every view in `sql/views/`. The analysts' snapshot
+    is published when the schema changed or there is none yet.
 
     Args:
         path: the DuckDB file (created if missing).
@@ -254,7 +317,10 @@ def migrate(path: str | Path) -> list[str]:
         The migrations newly applied, as file stems (e.g. ["001_core_tables"]).
     """
     with connect(path) as con:
-        return _migrate(con)
+        newly = _migrate(con)
+        if newly or not analyst_path(path).is_file():
+            _publish_snapshot(con, Path(path))
+    return newly
 
 
 def schema_version(path: str | Path) -> int:
@@ -310,7 +376,7 @@ def write_inputs(
     Raises:
         WarehouseError: the frames do not fit the tables (nothing is written then).
     """
-    with connect(path) as con:
+    with _publishing(path) as con:
         _migrate(con)
         try:
             with _transaction(con):
@@ -354,6 +420,7 @@ def read_sales(
     path: str | Path,
     before: date | None = None,
     product_ids: Sequence[str] | None = None,
+    after: date | None = None,
 ) -> pl.DataFrame:
     """Sales history sorted by product_id, ds.
 
@@ -361,12 +428,14 @@ def read_sales(
         path: the DuckDB file.
         before: keep only days strictly before this date (no leakage from the priced horizon).
         product_ids: keep only these products (an empty sequence gives an empty frame).
+        after: keep only days strictly after this date.
     """
     conditions: list[str] = []
     params: list[Any] = []
-    if before is not None:
-        conditions.append("ds < ?")
-        params.append(before)
+    for condition, day in (("ds < ?", before), ("ds > ?", after)):
+        if day is not None:
+            conditions.append(condition)
+            params.append(day)
     if product_ids is not None:
         # A semi-join against the unnested list: one hash lookup per row, any list length.
         conditions.append("product_id in (select unnest(?::varchar[]))")
@@ -385,9 +454,20 @@ def read_truth(path: str | Path) -> pl.DataFrame | None:
     return _read(path, "select * from demo_truth")
 
 
-def latest_sales_date(path: str | Path) -> date | None:
-    """The last day with sales, or None when there are none."""
-    return _read(path, "select max(ds) as ds from sales")["ds"][0]
+def read_orphan_sales(path: str | Path) -> pl.DataFrame:
+    """Sales rows of products missing from the products table, sorted by product_id, ds."""
+    return _read(
+        path,
+        "select * from sales where product_id not in (select product_id from products) "
+        "order by product_id, ds",
+    )
+
+
+def latest_sales_date(path: str | Path, not_after: date | None = None) -> date | None:
+    """The last day with sales (ignoring days after `not_after`), or None when there are none."""
+    if not_after is None:
+        return _read(path, "select max(ds) as ds from sales")["ds"][0]
+    return _read(path, "select max(ds) as ds from sales where ds <= ?", [not_after])["ds"][0]
 
 
 # --- runs and outputs ----------------------------------------------------------------------------
@@ -399,8 +479,23 @@ def record_run_start(
     flow: str,
     as_of: date | None,
     parameters: dict[str, Any],
-) -> None:
+    abandon_others: bool = False,
+) -> int:
     """Record a run as 'running' (started now, UTC), with its parameters as JSON text.
+
+    Args:
+        path: the DuckDB file.
+        run_id: a new run id.
+        flow: 'nightly' or 'retrain'.
+        as_of: the run's effective date.
+        parameters: the flow's parameters.
+        abandon_others: also mark every other run still 'running' as failed, with a message
+            saying it was abandoned. Only for a caller holding the warehouse's run lock
+            (pipeline/runlock.py): then no other run can be alive, and a 'running' row is left by
+            a process that was killed or crashed.
+
+    Returns:
+        How many abandoned runs were marked failed.
 
     Raises:
         WarehouseError: the run_id is already recorded.
@@ -409,13 +504,26 @@ def record_run_start(
     with connect(path) as con:
         _migrate(con)
         try:
-            con.execute(
-                "insert into runs (run_id, flow, started_at, status, as_of, parameters) "
-                "values (?, ?, ?, 'running', ?, ?)",
-                [run_id, flow, _now_utc(), as_of, text],
-            )
+            with _transaction(con):
+                abandoned = _abandon_running(con, run_id) if abandon_others else 0
+                con.execute(
+                    "insert into runs (run_id, flow, started_at, status, as_of, parameters) "
+                    "values (?, ?, ?, 'running', ?, ?)",
+                    [run_id, flow, _now_utc(), as_of, text],
+                )
         except duckdb.ConstraintException:
             raise WarehouseError(f"run {run_id} is already recorded: use a new run id") from None
+    return abandoned
+
+
+def _abandon_running(con: duckdb.DuckDBPyConnection, by_run: str) -> int:
+    """Mark runs left 'running' by a dead process as failed; returns how many."""
+    row = con.execute(
+        "update runs set status = 'failed', finished_at = ?, message = ? "
+        "where status = 'running' and run_id <> ?",
+        [_now_utc(), _ABANDONED.format(by_run), by_run],
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _finish_run(
@@ -451,7 +559,7 @@ def record_run_end(
     message: str | None = None,
 ) -> None:
     """Mark a run 'completed' or 'failed', with any counts (n_products, ...) and a message."""
-    with connect(path) as con:
+    with _publishing(path) as con:
         _finish_run(con, run_id, status, counts, message)
 
 
@@ -500,6 +608,7 @@ def write_run_outputs(
     data_issues: pl.DataFrame | None = None,
     counts: dict[str, Any] | None = None,
     message: str | None = None,
+    status: str = "completed",
 ) -> None:
     """Write a run's outputs and mark it completed, all in one transaction.
 
@@ -517,6 +626,8 @@ def write_run_outputs(
         data_issues: rows for the data_issues table.
         counts: run counts (n_products, n_trained, ...), stored on the run.
         message: a one-line summary stored on the run.
+        status: the run's end status; "failed" keeps what a run finished before it failed
+            (e.g. the models of the shards that trained) while the run itself is not complete.
 
     Raises:
         WarehouseError: a frame does not fit its table or the run is unknown (nothing written).
@@ -526,7 +637,7 @@ def write_run_outputs(
         "recommendations": recommendations,
         "data_issues": data_issues,
     }
-    with connect(path) as con:
+    with _publishing(path) as con:
         try:
             with _transaction(con):
                 _replace_earlier_outputs(con, run_id, as_of, forecasts, recommendations)
@@ -535,7 +646,8 @@ def write_run_outputs(
                 for table, frame in outputs.items():
                     if frame is not None:
                         _insert(con, table, frame)
-                _finish_run(con, run_id, "completed", counts, message)
+                faults.pause_point("write")  # crash tests: killed here, nothing may be written
+                _finish_run(con, run_id, status, counts, message)
         except duckdb.Error as exc:
             raise WarehouseError(
                 f"writing the outputs of run {run_id} failed, nothing was written: "
@@ -583,10 +695,11 @@ def _check_read_only(sql: str) -> None:
     if not statements:
         raise WarehouseError("pricing sql needs a query, e.g. select * from latest_recommendations")
     for statement in statements:
-        if statement.type not in _READ_STATEMENTS:
+        # DuckDB parses IMPORT DATABASE as a PRAGMA, but it creates tables.
+        kind = "IMPORT" if _IMPORT.match(statement.query) else statement.type.name
+        if statement.type not in _READ_STATEMENTS or kind == "IMPORT":
             raise WarehouseError(
-                "pricing sql runs read-only queries (SELECT/WITH/...); "
-                f"refused a {statement.type.name} statement"
+                f"pricing sql runs read-only queries (SELECT/WITH/...); refused a {kind} statement"
             )
 
 

@@ -12,18 +12,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import pricing
+from pipeline import portfolio
 from pipeline.config import ConfigError, PricingConfig
 from pipeline.pricing import (
     OUTPUT_COLUMNS,
     allowed_range,
     candidate_ladders,
-    choose,
-    choose_argmax,
     recommend,
     score_candidates,
     unconstrained_optimum,
 )
+from pipeline.rules import resolve
 
 RULE_NAMES = {
     "min_price",
@@ -32,6 +31,9 @@ RULE_NAMES = {
     "max_change_down",
     "margin_floor",
     "price_ending",
+    "family_order",
+    "max_changes",
+    "revenue_floor",
     "none",
 }
 
@@ -352,16 +354,26 @@ def test_config_rejects_unknown_solver() -> None:
 # --- the steps on their own ----------------------------------------------------------------------
 
 
+def limits_for(
+    cfg: PricingConfig,
+    min_price: np.ndarray,
+    max_price: np.ndarray,
+    is_kvi: np.ndarray,
+) -> Any:
+    """Global rules only (no category or product rules) for unnamed products."""
+    n = min_price.shape[0]
+    return resolve([f"p{i}" for i in range(n)], ["c"] * n, is_kvi, min_price, max_price, cfg)
+
+
 def test_allowed_range_records_the_rule_of_each_bound_in_order() -> None:
     cur = np.array([10.0, 10.0, 10.0])
-    prange = allowed_range(
-        cur,
-        unit_cost=np.array([1.0, 1.0, 9.0]),
+    limits = limits_for(
+        PricingConfig(),
         min_price=np.array([9.5, 1.0, 1.0]),
         max_price=np.array([10.5, 100.0, 100.0]),
         is_kvi=np.array([False, True, False]),
-        cfg=PricingConfig(),
     )
+    prange = allowed_range(cur, np.array([1.0, 1.0, 9.0]), limits)
     np.testing.assert_allclose(prange.lower, [9.5, 9.5, 9.45])
     np.testing.assert_allclose(prange.upper, [10.5, 10.5, 11.0])
     assert list(prange.lower_rule) == ["min_price", "max_change_down", "margin_floor"]
@@ -438,38 +450,28 @@ def test_unconstrained_optimum_formulas() -> None:
 # --- the scipy choice ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_milp_and_argmax_agree_on_random_problems(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    objective = rng.normal(size=(60, 12)) * 100
-    objective[rng.random(objective.shape) < 0.3] = np.nan
-    objective[rng.random(objective.shape) < 0.1] = -np.inf
-    objective[0] = np.nan  # a product with no valid candidate at all
-    by_milp = choose(objective, solver="milp", time_limit=30)
-    by_argmax = choose_argmax(objective)
-    np.testing.assert_array_equal(by_milp, by_argmax)
-    assert by_milp[0] == -1
-    rows = np.flatnonzero(by_argmax >= 0)
-    np.testing.assert_allclose(
-        objective[rows, by_milp[rows]],
-        np.nanmax(np.where(np.isinf(objective), np.nan, objective)[rows], axis=1),
-    )
-
-
-def test_milp_failure_falls_back_to_argmax(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_milp_failure_holds_every_product_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     def failing_milp(**_: Any) -> SimpleNamespace:
         return SimpleNamespace(status=4, x=None, message="solver failed")
 
-    monkeypatch.setattr(pricing, "milp", failing_milp)
-    objective = np.array([[1.0, 3.0, 2.0], [5.0, np.nan, 4.0]])
-    assert choose(objective, solver="milp").tolist() == [1, 0]
+    monkeypatch.setattr(portfolio, "milp", failing_milp)
+    rows = run(
+        [product("a"), product("b")], [forecast("a"), forecast("b")], replace(WIDE, solver="milp")
+    )
+    for row in rows.values():
+        assert row["action"] == "hold"
+        assert row["recommended_price"] == 9.49
+        assert (
+            row["reason"]
+            == "hold 9.49: milp found no solution (solver failed): today's prices kept"
+        )
 
 
-def test_recommend_with_milp_solver_matches_argmax() -> None:
+def test_recommend_with_milp_solver_matches_auto() -> None:
     products, demand = random_world(40, seed=3)
-    by_argmax = recommend(products, demand, replace(WIDE, solver="argmax"))
+    by_auto = recommend(products, demand, WIDE)
     by_milp = recommend(products, demand, replace(WIDE, solver="milp"))
-    assert by_milp.equals(by_argmax)
+    assert by_milp.equals(by_auto)
 
 
 def random_world(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -502,13 +504,14 @@ def test_chosen_profit_is_the_max_over_the_ladder() -> None:
     products, demand = random_world(200, seed=7)
     cfg = replace(WIDE, min_change=0.0)
     out = recommend(products, demand, cfg)
-    prange = allowed_range(
-        products["current_price"].to_numpy(),
-        products["unit_cost"].to_numpy(),
+    limits = limits_for(
+        cfg,
         products["min_price"].to_numpy(),
         products["max_price"].to_numpy(),
         products["is_kvi"].to_numpy(),
-        cfg,
+    )
+    prange = allowed_range(
+        products["current_price"].to_numpy(), products["unit_cost"].to_numpy(), limits
     )
     ladder = candidate_ladders(
         products["current_price"].to_numpy(), prange.lower, prange.upper, cfg

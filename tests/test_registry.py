@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipeline import registry, synth
+from pipeline import model, registry, synth
 from pipeline.config import ModelConfig
 from pipeline.features import build_panel
 
@@ -49,11 +49,11 @@ def test_a_saved_shard_reproduces_its_forecast(trained) -> None:
 def test_current_models_are_reused_and_stale_ones_retrained(trained) -> None:
     panel, folder, _, versions, as_of = trained
     ids, ok = list(panel.product_ids), np.ones(len(panel.product_ids), bool)
-    to_train, reuse = registry.plan_training(ids, ok, versions, as_of, 7, False, panel, 2.0)
+    to_train, reuse = registry.plan_training(ids, ok, versions, as_of, 7, False, panel, CFG)
     assert to_train == [] and reuse == {str(folder): ids}
     # Too old.
     later = as_of + dt.timedelta(days=8)
-    to_train, reuse = registry.plan_training(ids, ok, versions, later, 7, False, panel, 2.0)
+    to_train, reuse = registry.plan_training(ids, ok, versions, later, 7, False, panel, CFG)
     assert to_train == ids and reuse == {}
     # Forced.
     assert registry.plan_training(ids, ok, versions, as_of, 7, True)[0] == ids
@@ -61,10 +61,20 @@ def test_current_models_are_reused_and_stale_ones_retrained(trained) -> None:
     units = panel.units.copy()
     units[0, -28:] *= 3.0
     moved = dataclasses.replace(panel, units=units)
-    to_train, reuse = registry.plan_training(ids, ok, versions, as_of, 7, False, moved, 2.0)
+    to_train, reuse = registry.plan_training(ids, ok, versions, as_of, 7, False, moved, CFG)
     assert to_train == ids and reuse == {}
     # Too little history: neither trained nor reused.
     few = ok.copy()
     few[0] = False
-    to_train, _ = registry.plan_training(ids, few, versions, later, 7, False, panel, 2.0)
+    to_train, _ = registry.plan_training(ids, few, versions, later, 7, False, panel, CFG)
     assert to_train == ids[1:]
+
+
+def test_an_artefact_of_another_format_or_shape_is_retrained_not_loaded(trained) -> None:
+    panel, folder, _, versions, as_of = trained
+    ids, ok = list(panel.product_ids), np.ones(len(panel.product_ids), bool)
+    other = dataclasses.replace(CFG, hidden_units=8)
+    to_train, reuse = registry.plan_training(ids, ok, versions, as_of, 7, False, panel, other)
+    assert to_train == ids and reuse == {}
+    with pytest.raises(model.ModelArtefactError, match="hidden_units=4"):
+        registry.load_shard(folder, panel, other)

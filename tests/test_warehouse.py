@@ -307,6 +307,7 @@ def test_data_issues_are_written_once_per_run(loaded: Path) -> None:
         ("attach 'other.duckdb' as other", "ATTACH"),
         ("select 1; delete from sales", "DELETE"),
         ("set threads = 1", "SET"),
+        ("import database 'dump'", "IMPORT"),  # parsed as a PRAGMA, but it creates tables
     ],
 )
 def test_query_readonly_refuses_writes(loaded: Path, sql: str, kind: str) -> None:
@@ -384,3 +385,81 @@ def test_connect_creates_the_folder_and_closes(path: Path) -> None:
     assert path.is_file()
     with pytest.raises(Exception, match="closed"):
         con.execute("select 1")
+
+
+# --- the analysts' snapshot, abandoned runs, reads for the run-time checks -----------------------
+
+
+def test_every_finished_write_publishes_the_analysts_snapshot(loaded: Path) -> None:
+    snapshot = wh.analyst_path(loaded)
+    assert snapshot.name == "pricing.analyst.duckdb"
+    assert wh.reading_path(loaded) == snapshot
+    assert wh.query_readonly(snapshot, "select count(*) as n from sales")["n"].item() == 30
+    nightly(loaded, "night-1", AS_OF, 2.19)
+    assert wh.read_recommendations(snapshot)["run_id"].to_list() == ["night-1", "night-1"]
+    wh.record_run_start(loaded, "night-2", "nightly", AS_OF, {})
+    broken = make_recommendations("night-2", AS_OF, 2.29).drop("action")
+    with pytest.raises(wh.WarehouseError, match="nothing was written"):
+        wh.write_run_outputs(loaded, "night-2", AS_OF, recommendations=broken)
+    assert wh.read_recommendations(snapshot)["run_id"].to_list() == ["night-1", "night-1"]
+    wh.record_run_end(loaded, "night-2", "failed", message="broken frame")
+    runs = wh.query_readonly(snapshot, "select run_id, status from runs order by run_id")
+    assert runs.rows() == [("night-1", "completed"), ("night-2", "failed")]
+    assert not snapshot.with_name(snapshot.name + ".partial").exists()
+
+
+def test_reading_path_falls_back_to_the_warehouse(path: Path) -> None:
+    assert wh.reading_path(path) == path
+    wh.migrate(path)  # a new warehouse publishes its first snapshot
+    assert wh.reading_path(path) == wh.analyst_path(path)
+
+
+def test_a_reader_holding_the_snapshot_never_blocks_the_writer(loaded: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+            "print(c.execute('select count(*) from sales').fetchone()[0], flush=True); "
+            "sys.stdin.readline(); "
+            "print(c.execute('select count(*) from recommendations').fetchone()[0], flush=True)",
+            str(wh.analyst_path(loaded)),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "30"
+        started = time.monotonic()
+        nightly(loaded, "night-1", AS_OF, 2.19)  # would wait for the lock on a shared file
+        assert time.monotonic() - started < 10
+        assert wh.read_recommendations(wh.analyst_path(loaded)).height == 2
+        out, _ = holder.communicate("go\n", timeout=30)
+        assert out.strip() == "0"  # the held connection still reads the night it opened
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_new_run_can_abandon_runs_left_running(loaded: Path) -> None:
+    assert wh.record_run_start(loaded, "dead", "nightly", AS_OF, {}) == 0
+    assert wh.record_run_start(loaded, "alive", "nightly", AS_OF, {}, abandon_others=True) == 1
+    runs = wh.query_readonly(loaded, "select run_id, status, message from runs order by run_id")
+    assert runs["status"].to_list() == ["running", "failed"]
+    assert runs["message"][1] == (
+        "abandoned: the process running it stopped before it finished (killed or crashed); "
+        "found by run alive"
+    )
+
+
+def test_reads_for_the_run_time_checks(loaded: Path) -> None:
+    future = dt.date(2099, 1, 1)
+    with wh.connect(loaded) as con:  # as a user's own ETL could write them
+        con.execute("insert into sales values ('GHOST', ?, 1, 1.0, false, false)", [AS_OF])
+        con.execute("insert into sales values ('A1', ?, 1, 1.0, false, false)", [future])
+    orphans = wh.read_orphan_sales(loaded)
+    assert orphans.select("product_id", "ds").rows() == [("GHOST", AS_OF)]
+    assert wh.read_sales(loaded, after=AS_OF).select("product_id", "ds").rows() == [("A1", future)]
+    assert wh.latest_sales_date(loaded) == future
+    assert wh.latest_sales_date(loaded, not_after=dt.date(2030, 1, 1)) == AS_OF

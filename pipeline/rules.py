@@ -1,0 +1,360 @@
+"""Pricing rules by scope: global (the `[pricing]` settings), per category and per product.
+
+Category and product rules live in a TOML rules file named by `pricing.rules_file`:
+
+    [category.beverages]
+    max_change_up = 0.05            # fraction of the current price per run
+    price_endings = [0.49, 0.99]
+
+    [product.P00012]
+    min_price = 1.99                # currency per unit
+    max_price = 3.49
+    hold = "supplier contract until March"   # keep the price, with this reason
+
+    [product."SKU.7"]               # ids with dots or spaces are quoted
+    kvi_max_change = 0.02
+
+Every rule that applies to a product applies at once (its catalogue row, the global settings, its
+category's rules and its own); where they disagree the most restrictive wins: the highest floor,
+the lowest cap, the smallest change limit, only the price endings every scope allows. So a scope
+can tighten but never loosen another: to give one category more room, loosen the global value and
+tighten the others. The coupling rules (family ordering, the change budget, the revenue floor)
+are global only and live in `[pricing]`.
+
+A malformed rules file raises `RulesError` with one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:  # config imports this module, so the type is only named here
+    from pipeline.config import PricingConfig
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+StrArray = npt.NDArray[np.object_]
+
+ALL_CENTS: IntArray = np.arange(100, dtype=np.int64)
+
+
+class RulesError(ValueError):
+    """A malformed rules file; the message is one line naming the file and the key."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _whole_cents(value: float) -> bool:
+    return abs(value * 100 - round(value * 100)) < 1e-6
+
+
+def _endings_ok(value: object) -> bool:
+    if not isinstance(value, list | tuple):
+        return False
+    return all(_is_number(e) and 0 <= e < 1 and _whole_cents(float(e)) for e in value)
+
+
+_FRACTION = "must be a fraction in [0, 1)"
+_PRICE = "must be a positive price"
+# key -> (check, message when the check fails); shared by PricingConfig and rules files.
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "min_price": (lambda v: _is_number(v) and 0 < v < math.inf, _PRICE),
+    "max_price": (lambda v: _is_number(v) and 0 < v < math.inf, _PRICE),
+    "max_change_up": (lambda v: _is_number(v) and 0 <= v < 1, _FRACTION),
+    "max_change_down": (lambda v: _is_number(v) and 0 <= v < 1, _FRACTION),
+    "kvi_max_change": (lambda v: _is_number(v) and 0 <= v < 1, _FRACTION),
+    "margin_floor": (lambda v: _is_number(v) and -1 < v < 10, "must be in (-1, 10)"),
+    "price_endings": (
+        _endings_ok,
+        "must be a list of whole-cent fractions in [0, 1), e.g. [0.49, 0.99]",
+    ),
+    "hold": (lambda v: isinstance(v, str) and v.strip() != "", "must be a non-empty reason"),
+}
+SCOPED_RULES: tuple[str, ...] = tuple(_CHECKS)
+
+
+def rule_problem(key: str, value: object) -> str | None:
+    """What is wrong with a rule's value, or None when it is valid.
+
+    Args:
+        key: a rule name from `SCOPED_RULES`.
+        value: its value as written (TOML types: int, float, str, list).
+
+    Returns:
+        A message fragment such as "must be a fraction in [0, 1)", or None.
+    """
+    check, message = _CHECKS[key]
+    return None if check(value) else f"{message}, got {value!r}"
+
+
+def _normalised(key: str, value: Any) -> Any:
+    if key == "price_endings":
+        return tuple(float(e) for e in value)
+    if key == "hold":
+        return value.strip()
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The rules one scope sets; None means the scope leaves the rule to the others."""
+
+    min_price: float | None = None
+    max_price: float | None = None
+    max_change_up: float | None = None
+    max_change_down: float | None = None
+    kvi_max_change: float | None = None
+    margin_floor: float | None = None
+    price_endings: tuple[float, ...] | None = None
+    hold: str | None = None
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Category and product rules, as (name, Rules) pairs in file order (hashable, unlike dicts)."""
+
+    categories: tuple[tuple[str, Rules], ...] = ()
+    products: tuple[tuple[str, Rules], ...] = ()
+
+
+# --- reading a rules file -----------------------------------------------------------------------
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    """Read and validate a TOML rules file.
+
+    Raises:
+        RulesError: the file is missing, is not TOML, or a section, key or value is invalid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RulesError(f"rules file {path} not found: check pricing.rules_file")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"rules file {path} is not valid TOML: {exc}") from None
+    return parse_rules(raw, str(path))
+
+
+def parse_rules(raw: Mapping[str, Any], source: str = "rules") -> RuleSet:
+    """Validate parsed TOML (`{"category": {...}, "product": {...}}`) into a RuleSet.
+
+    Args:
+        raw: the parsed document.
+        source: the file name used in error messages.
+
+    Raises:
+        RulesError: an unknown section or rule, or an invalid value; the message names the key.
+    """
+    for section in raw:
+        if section not in ("category", "product"):
+            raise RulesError(
+                f"rules file {source}: key '{section}': unknown section; use [category.NAME] or "
+                "[product.ID] (global rules go in the [pricing] settings)"
+            )
+    return RuleSet(
+        categories=_scope(raw.get("category", {}), "category", source),
+        products=_scope(raw.get("product", {}), "product", source),
+    )
+
+
+def _scope(table: Any, scope: str, source: str) -> tuple[tuple[str, Rules], ...]:
+    if not isinstance(table, dict):
+        raise RulesError(f"rules file {source}: key '{scope}': must be tables like [{scope}.NAME]")
+    scoped = []
+    for name, values in table.items():
+        if not isinstance(values, dict):
+            raise RulesError(f"rules file {source}: key '{scope}.{name}': must be a table of rules")
+        scoped.append((str(name), _rules(values, f"{scope}.{name}", source)))
+    return tuple(scoped)
+
+
+def _rules(values: dict[str, Any], where: str, source: str) -> Rules:
+    for key, value in values.items():
+        if key not in _CHECKS:
+            raise RulesError(
+                f"rules file {source}: key '{where}.{key}': unknown rule; known rules: "
+                f"{', '.join(SCOPED_RULES)}"
+            )
+        problem = rule_problem(key, value)
+        if problem is not None:
+            raise RulesError(f"rules file {source}: key '{where}.{key}': {problem}")
+    rules = Rules(**{key: _normalised(key, value) for key, value in values.items()})
+    low, high = rules.min_price, rules.max_price
+    if low is not None and high is not None and low > high:
+        raise RulesError(
+            f"rules file {source}: key '{where}.min_price': {low} is above max_price {high}"
+        )
+    return rules
+
+
+# --- resolving the rules of every product --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endings:
+    """Allowed cent endings per product, as indices into a few distinct sets.
+
+    Attributes:
+        sets: sorted unique cents (0..99) of each distinct set.
+        index: [P] the set of each product; -1 where the rules leave no ending allowed.
+    """
+
+    sets: tuple[IntArray, ...]
+    index: IntArray
+
+    @classmethod
+    def uniform(cls, endings: Sequence[float], n: int) -> Endings:
+        """The same endings for n products (no endings: every cent)."""
+        return cls(sets=(ending_cents(endings),), index=np.zeros(n, dtype=np.int64))
+
+
+def ending_cents(endings: Sequence[float]) -> IntArray:
+    """Allowed cent endings as sorted unique integers (0..99); no endings means every cent."""
+    if len(endings) == 0:
+        return ALL_CENTS
+    return np.unique(np.rint(np.asarray(endings, dtype=float) * 100).astype(np.int64))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every product's rules after combining scopes (the most restrictive value of each).
+
+    Attributes:
+        min_price: lowest price the catalogue and the rules allow, [P].
+        max_price: highest price the catalogue and the rules allow, [P].
+        max_change_up: largest increase per run as a fraction (KVI limit applied), [P].
+        max_change_down: largest decrease per run as a fraction (KVI limit applied), [P].
+        margin_floor: price >= unit_cost * (1 + margin_floor), [P].
+        endings: allowed price endings per product.
+        hold: [P] the reason a rule holds the product (None where none does).
+    """
+
+    min_price: FloatArray
+    max_price: FloatArray
+    max_change_up: FloatArray
+    max_change_down: FloatArray
+    margin_floor: FloatArray
+    endings: Endings
+    hold: StrArray
+
+
+def _positions(keys: Sequence[str], scoped: tuple[tuple[str, Rules], ...]) -> IntArray:
+    where = {name: i for i, (name, _) in enumerate(scoped)}
+    return np.fromiter((where.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+
+
+def _gather(scoped: tuple[tuple[str, Rules], ...], key: str, index: IntArray) -> FloatArray:
+    # Position -1 (no rules for this product) reads the NaN appended last.
+    values = [getattr(rules, key) for _, rules in scoped]
+    table = np.array([np.nan if v is None else v for v in values] + [np.nan], dtype=float)
+    return table[index]
+
+
+class _Scopes:
+    """The category and product rule rows of each product, for per-key reductions."""
+
+    def __init__(self, rules: RuleSet, product_id: Sequence[str], category: Sequence[str]):
+        self.rules = rules
+        self.category = _positions(category, rules.categories)
+        self.product = _positions(product_id, rules.products)
+
+    def strictest(self, key: str, first: npt.ArrayLike, tighter: np.ufunc) -> FloatArray:
+        """`first` tightened by the category's and the product's value of `key` (NaN: unset)."""
+        cat = _gather(self.rules.categories, key, self.category)
+        own = _gather(self.rules.products, key, self.product)
+        return tighter(tighter(np.asarray(first, dtype=float), cat), own)
+
+    def hold(self) -> StrArray:
+        """A product's own hold reason, else its category's, else None."""
+        texts = [
+            [
+                None if rules.hold is None else f"held by the rules of {scope} {name}: {rules.hold}"
+                for name, rules in scoped
+            ]
+            + [None]
+            for scope, scoped in (
+                ("product", self.rules.products),
+                ("category", self.rules.categories),
+            )
+        ]
+        own = np.array(texts[0], dtype=object)[self.product]
+        cat = np.array(texts[1], dtype=object)[self.category]
+        return np.where(own != None, own, cat).astype(object)  # noqa: E711 (object array)
+
+    def endings(self, default: Sequence[float]) -> Endings:
+        """The intersection of the global, category and product endings of every product."""
+        pairs = np.stack([self.category, self.product], axis=1)
+        combos, which = np.unique(pairs, axis=0, return_inverse=True)
+        sets: list[IntArray] = []
+        index = np.empty(len(combos), dtype=np.int64)
+        for k, (cat, own) in enumerate(combos):
+            allowed = ending_cents(default)
+            for scoped, pos in ((self.rules.categories, cat), (self.rules.products, own)):
+                chosen = scoped[pos][1].price_endings if pos >= 0 else None
+                if chosen is not None:
+                    allowed = np.intersect1d(allowed, ending_cents(chosen))
+            index[k] = _set_index(sets, allowed)
+        return Endings(sets=tuple(sets), index=index[which.reshape(-1)])
+
+
+def _set_index(sets: list[IntArray], allowed: IntArray) -> int:
+    if allowed.size == 0:
+        return -1
+    for i, known in enumerate(sets):
+        if np.array_equal(known, allowed):
+            return i
+    sets.append(allowed)
+    return len(sets) - 1
+
+
+def resolve(
+    product_id: Sequence[str],
+    category: Sequence[str],
+    is_kvi: BoolArray,
+    min_price: FloatArray,
+    max_price: FloatArray,
+    cfg: PricingConfig,
+) -> Limits:
+    """Combine the catalogue, global, category and product rules of every product.
+
+    Args:
+        product_id: the products, [P].
+        category: each product's category, [P].
+        is_kvi: key-value item flags, [P].
+        min_price: catalogue lower limit, [P].
+        max_price: catalogue upper limit, [P].
+        cfg: global rules and `cfg.rules` (category and product rules).
+
+    Returns:
+        The most restrictive value of every rule per product.
+    """
+    scopes = _Scopes(cfg.rules, product_id, category)
+    kvi = scopes.strictest("kvi_max_change", np.full(len(product_id), cfg.kvi_max_change), np.fmin)
+
+    def change(key: str, default: float) -> FloatArray:
+        limit = scopes.strictest(key, np.full(len(product_id), default), np.fmin)
+        return np.where(is_kvi, np.fmin(limit, kvi), limit)
+
+    return Limits(
+        min_price=scopes.strictest("min_price", min_price, np.fmax),
+        max_price=scopes.strictest("max_price", max_price, np.fmin),
+        max_change_up=change("max_change_up", cfg.max_change_up),
+        max_change_down=change("max_change_down", cfg.max_change_down),
+        margin_floor=scopes.strictest(
+            "margin_floor", np.full(len(product_id), cfg.margin_floor), np.fmax
+        ),
+        endings=scopes.endings(cfg.price_endings),
+        hold=scopes.hold(),
+    )
