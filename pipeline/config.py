@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.rules import RulesError, RuleSet, load_rules, rule_problem
+from pipeline.rules import RulesError, RuleSet, load_rules, read_toml, rule_problem
 
 DEFAULT_WAREHOUSE = Path("warehouse") / "pricing.duckdb"
 WAREHOUSE_ENV = "PRICING_WAREHOUSE"
@@ -334,12 +333,7 @@ def load_settings(
     sections: dict[str, Any] = {}
     if config_file is not None:
         path = Path(config_file)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found: check the --config path")
-        try:
-            raw = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        raw = read_toml(path, "config file", "check the --config path", ConfigError)
         for name, values in raw.items():
             if name not in _SECTIONS:
                 raise ConfigError(

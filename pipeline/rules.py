@@ -138,13 +138,18 @@ def load_rules(path: str | Path) -> RuleSet:
         RulesError: the file is missing, is not TOML, or a section, key or value is invalid.
     """
     path = Path(path)
-    if not path.is_file():
-        raise RulesError(f"rules file {path} not found: check pricing.rules_file")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"rules file {path} is not valid TOML: {exc}") from None
+    raw = read_toml(path, "rules file", "check pricing.rules_file", RulesError)
     return parse_rules(raw, str(path))
+
+
+def read_toml(path: Path, what: str, hint: str, error: type[ValueError]) -> dict[str, Any]:
+    """Parse a TOML settings file; a missing or malformed one raises `error` with one line."""
+    if not path.is_file():
+        raise error(f"{what} {path} not found: {hint}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{what} {path} is not valid TOML: {exc}") from None
 
 
 def parse_rules(raw: Mapping[str, Any], source: str = "rules") -> RuleSet:
