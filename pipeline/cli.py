@@ -18,6 +18,9 @@ import typer
 # A cold ephemeral Prefect server can take well over Prefect's default 20 s to start on a small
 # machine; give it time so first-time users never see that timeout.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
+# The pipeline runs offline: no telemetry from the temporary Prefect server (it would only log
+# connection errors).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 app = typer.Typer(

@@ -6,6 +6,7 @@ import os
 
 # A cold Prefect server start on a 2-core CI machine can exceed the default 20 s.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # TensorFlow's oneDNN CPU kernels order floating-point sums by their OpenMP thread count, which
 # differs between this process and Dask's worker processes (Dask sets OMP_NUM_THREADS=1); a few
