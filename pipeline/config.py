@@ -54,7 +54,6 @@ class ModelConfig:
         promo_lift: learn a per-product promotion lift beyond the price cut (for retailers
             whose promotions carry display or feature effects); off by default because it competes
             with the elasticity for the same variation.
-        jit_compile: compile training with XLA.
         elasticity: how each product's elasticity is fitted. "regression" (default): a
             per-product Poisson regression over the whole history with trend and calendar controls,
             then held fixed while the LSTM learns the baseline around it; "joint": start there and
@@ -75,7 +74,6 @@ class ModelConfig:
     min_history_days: int = 90
     drift_ratio: float = 2.0
     promo_lift: bool = False
-    jit_compile: bool = False
     elasticity: str = "regression"
     seed: int = 0
 

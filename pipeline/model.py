@@ -462,7 +462,8 @@ def train(
     net.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
         loss=MaskedPoisson(),
-        jit_compile=cfg.jit_compile,
+        # XLA compilation of the scan failed on the TensorFlow backend (Keras 3.15, TF 2.21).
+        jit_compile=False,
     )
     # Elasticities that train need their epochs even after every baseline has stopped.
     min_epochs = cfg.min_epochs if net.theta.trainable else 0
