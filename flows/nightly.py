@@ -497,10 +497,7 @@ def retrain(
     with _warehouse_guard(run.path, "retrain", run.run_id, settings, params):
         with run.clock("read"):
             history = read_history(run.path, as_of, product_ids)
-        products = history.products
-        if category is not None:
-            products = products.filter(pl.col("category") == category)
-        _check_selection(products, category, product_ids)
+        products = select_products(history.products, category, product_ids)
         history = replace(history, products=products)
         record_start(run.path, run.run_id, "retrain", history.as_of, params)
         try:
@@ -510,9 +507,18 @@ def retrain(
             raise
 
 
-def _check_selection(
+def select_products(
     products: pl.DataFrame, category: str | None, product_ids: list[str] | None
-) -> None:
+) -> pl.DataFrame:
+    """The active products a retrain selects (a category and/or ids), or a one-line ValueError.
+
+    Args:
+        products: active products (already limited to `product_ids` when they are given).
+        category: only this category, if given.
+        product_ids: the ids asked for, if given; each must be an active product.
+    """
+    if category is not None:
+        products = products.filter(pl.col("category") == category)
     if product_ids is not None:
         unknown = sorted(set(product_ids) - set(products["product_id"].to_list()))
         if unknown:
@@ -520,6 +526,7 @@ def _check_selection(
     if products.is_empty():
         what = f"category '{category}'" if category else "the selection"
         raise ValueError(f"no active products in {what}: check `pricing sql` for valid values")
+    return products
 
 
 def _retrain(run: RunState, history: History) -> dict:

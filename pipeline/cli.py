@@ -198,12 +198,17 @@ def retrain(
 ) -> None:
     """Retrain models by hand: --all, --category X or --products a,b,c."""
     from flows.nightly import retrain as retrain_flow
+    from flows.nightly import select_products
+    from pipeline import warehouse as wh
 
     def action() -> None:
         if sum([all_products, category is not None, products is not None]) != 1:
             raise ValueError("choose exactly one of --all, --category X or --products a,b,c")
         settings = _settings(warehouse, config)
         ids = [p.strip() for p in products.split(",") if p.strip()] if products else None
+        # Check the selection before starting Prefect, so a typo is one line, not a failed run.
+        active = wh.read_products(wh.reading_path(settings.warehouse), active_only=True)
+        select_products(active, category, ids)
         summary = retrain_flow(
             warehouse_path=str(settings.warehouse),
             category=category,

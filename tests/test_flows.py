@@ -100,3 +100,18 @@ def test_retrain_unknown_product_fails_with_a_clear_message(demo_warehouse):
     path, _, _ = demo_warehouse
     with pytest.raises(ValueError, match="unknown or inactive product id"):
         retrain(warehouse_path=str(path), product_ids=["NOPE-1"], epochs=EPOCHS)
+
+
+def test_cli_refuses_an_unknown_product_before_starting_a_run(demo_warehouse):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    path, _, _ = demo_warehouse
+    runs_before = wh.query_readonly(path, "select count(*) as n from runs")["n"].item()
+    result = CliRunner().invoke(app, ["retrain", "--products", "NOPE-1", "--warehouse", str(path)])
+    assert result.exit_code == 1
+    assert "unknown or inactive product id(s): NOPE-1" in result.output
+    assert "Traceback" not in result.output
+    runs_after = wh.query_readonly(path, "select count(*) as n from runs")["n"].item()
+    assert runs_after == runs_before
