@@ -318,6 +318,12 @@ def summarise(result: model.TrainResult, cfg: ModelConfig) -> ModelOutputs:
     return model_outputs(result.net, result.panel, cfg, result.cutoff)
 
 
+def baseline_daily(net: model.DemandNet, panel: Panel, cfg: ModelConfig) -> np.ndarray:
+    """Expected units per day over the horizon from `panel.end`, at the reference price: [P, K]."""
+    at_ref = model.predict_segment(net, panel, cfg, future_at_ref=True)
+    return np.exp(np.clip(at_ref[:, -1, :], -20, 15))
+
+
 def model_outputs(
     net: model.DemandNet, panel: Panel, cfg: ModelConfig, cutoff: int | None
 ) -> ModelOutputs:
@@ -329,7 +335,6 @@ def model_outputs(
         cfg: the model config it was trained with.
         cutoff: first day index the model did not train on (None: no backtest; errors are 0).
     """
-    at_ref = model.predict_segment(net, panel, cfg, future_at_ref=True)
     stats_ = model.fit_statistics(net, panel, cfg)
     p = len(panel.product_ids)
     errors = tuple(np.zeros(p) for _ in range(4))
@@ -339,7 +344,7 @@ def model_outputs(
         errors = backtest_errors(actual_prices, panel, origins, cfg.horizon)
     return ModelOutputs(
         product_ids=panel.product_ids,
-        base_daily=np.exp(np.clip(at_ref[:, -1, :], -20, 15)),
+        base_daily=baseline_daily(net, panel, cfg),
         elasticity=stats_["elasticity"],
         elasticity_lo=stats_["elasticity_lo"],
         elasticity_hi=stats_["elasticity_hi"],

@@ -511,6 +511,11 @@ def predict_segment(
     return ops.convert_to_numpy(net(inputs))[0]
 
 
+def elasticities(net: DemandNet) -> np.ndarray:
+    """Each product's elasticity as a numpy array: [P], <= 0."""
+    return ops.convert_to_numpy(net.elasticity())
+
+
 def fit_statistics(net: DemandNet, panel: Panel, cfg: ModelConfig, z: float = 1.645) -> dict:
     """Elasticity with an approximate ~90% interval (z=1.645), and residual dispersion, per product.
 
@@ -522,7 +527,7 @@ def fit_statistics(net: DemandNet, panel: Panel, cfg: ModelConfig, z: float = 1.
         dict of [P] arrays: elasticity, elasticity_lo, elasticity_hi (<= 0), dispersion (the
         negative-binomial alpha, variance = mu + alpha mu^2).
     """
-    elasticity = ops.convert_to_numpy(net.elasticity())
+    elasticity = elasticities(net)
     starts = segment_starts(panel.n_days, cfg.segment_days, cfg.warmup_days)
     batch = make_batch(
         panel, starts, cfg.segment_days, cfg.horizon, (0, panel.n_days), cfg.warmup_days

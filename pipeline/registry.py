@@ -15,7 +15,7 @@ import polars as pl
 from pipeline import model
 from pipeline.config import ModelConfig
 from pipeline.features import Panel
-from pipeline.forecast import ModelOutputs, model_outputs
+from pipeline.forecast import ModelOutputs, baseline_daily, model_outputs
 
 # Backtest results and intervals computed at training time, reused with the saved model.
 _STORED = (
@@ -78,12 +78,12 @@ def load_shard(folder: Path, panel: Panel, cfg: ModelConfig) -> ModelOutputs:
     sub = model.with_saved_scales(
         panel.select(np.array([index[p] for p in meta["product_ids"]])), meta
     )
-    fresh = model_outputs(net, sub, cfg, cutoff=None)
+    # Only the forecast is new tonight; the backtest and intervals were stored at training time.
     stored = {name: np.asarray(meta[name]) for name in _STORED}
     return ModelOutputs(
         product_ids=sub.product_ids,
-        base_daily=fresh.base_daily,
-        elasticity=fresh.elasticity,
+        base_daily=baseline_daily(net, sub, cfg),
+        elasticity=model.elasticities(net),
         **stored,
     )
 
