@@ -162,7 +162,8 @@ def calendar_features(start: dt.date, n_days: int) -> np.ndarray:
 
     Day of week (7 one-hot), three yearly Fourier pairs (smooth seasons such as summer), and three
     holiday-season shapes: the run-up to Christmas (Nov 15 -> Dec 24, rising), the three weeks
-    after it (fading), and the Black Friday weekend. Units: dimensionless.
+    after it (fading from 1 on Dec 25 to 0 on Jan 15, across the new year), and the Black Friday
+    weekend. Units: dimensionless.
     """
     days = np.array([start + dt.timedelta(days=i) for i in range(n_days)])
     ordinal = np.array([d.toordinal() for d in days], dtype=np.float64)
@@ -178,7 +179,10 @@ def calendar_features(start: dt.date, n_days: int) -> np.ndarray:
     xmas = np.array([dt.date(y, 12, 24).toordinal() for y in years], dtype=np.float64)
     to_xmas = xmas - ordinal
     out[:, 13] = np.clip(1.0 - to_xmas / 39.0, 0.0, 1.0) * (to_xmas >= 0)
-    out[:, 14] = np.clip(1.0 + (to_xmas + 1) / 21.0, 0.0, 1.0) * (to_xmas < 0)
+    # Days since the most recent 25 December: this year's, or last year's in January.
+    last_xmas = np.array([dt.date(y - 1, 12, 24).toordinal() for y in years], dtype=np.float64)
+    since = np.where(to_xmas < 0, -to_xmas, ordinal - last_xmas) - 1
+    out[:, 14] = np.clip(1.0 - since / 21.0, 0.0, 1.0)
     out[:, 15] = np.array([_is_black_friday_weekend(d) for d in days], dtype=np.float32)
     return out
 
@@ -234,7 +238,10 @@ def seasonal_naive(units: np.ndarray, origin: int, horizon: int, season: int = 7
 
 
 def glm_elasticity(
-    panel: Panel, calendar: np.ndarray, iterations: int = 10
+    panel: Panel,
+    calendar: np.ndarray,
+    groups: np.ndarray | None = None,
+    iterations: int = 10,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-product negative-binomial regression estimate of the elasticity, with its std error.
 
@@ -246,6 +253,13 @@ def glm_elasticity(
     estimated from its residuals and the rest use negative-binomial weights mu / (1 + alpha mu),
     which are far more efficient than Poisson weights for overdispersed, high-volume products.
 
+    With `groups` ([P] labels such as categories), the calendar coefficients (weekday, season,
+    holidays) are pooled: a first fit gives each group's mean and spread of them, and a second
+    fit shrinks each product's toward its group (a normal prior, empirical Bayes). Products of a
+    category share most of their weekly and seasonal shape, so a slow seller no longer spends its
+    few sales on estimating them, and less of the slow price movements leaks into a noisy season.
+    The level, trend and elasticity stay each product's own.
+
     Returns:
         elasticity [P] clipped to [-5, -0.05], and its standard error [P].
     """
@@ -256,10 +270,49 @@ def glm_elasticity(
     log_ratio = np.log(panel.price / panel.ref_price[:, None]).astype(np.float64)
     x = np.concatenate([np.broadcast_to(shared, (p, t, shared.shape[1])), log_ratio[..., None]], -1)
     y = panel.units.astype(np.float64)
-    beta = np.zeros((p, x.shape[-1]))
-    beta[:, 0] = np.log(panel.level + 0.05)
+    start = np.log(panel.level + 0.05)
+    beta, cov = _nb_glm(x, y, good, start, _NO_PRIOR, iterations)
+    if groups is not None:
+        pooled = np.arange(2, x.shape[-1] - 1)  # the calendar columns
+        prior = _group_prior(beta, cov, np.asarray(groups), good.sum(axis=1) >= 180, pooled)
+        beta, cov = _nb_glm(x, y, good, start, prior, iterations)
+    se = np.sqrt(np.maximum(cov[:, -1, -1], 0.0))
+    return np.clip(beta[:, -1], -5.0, -0.05), se
+
+
+# A normal prior on regression coefficients: (mean [P, F], precision [P, F]); None = flat.
+_Prior = tuple[np.ndarray, np.ndarray] | None
+_NO_PRIOR: _Prior = None
+
+
+def _nb_glm(
+    x: np.ndarray,
+    y: np.ndarray,
+    good: np.ndarray,
+    log_level: np.ndarray,
+    prior: _Prior,
+    iterations: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Batched negative-binomial IRLS (Poisson first, see `glm_elasticity`) with a normal prior.
+
+    Args:
+        x: [P, T, F] design; y: [P, T] counts; good: [P, T] 1 on days that count.
+        log_level: [P] starting intercept.
+        prior: per-product prior mean and precision of each coefficient, or None.
+
+    Returns:
+        The coefficients [P, F] and their covariance [P, F, F] (scaled by the Pearson dispersion).
+    """
+    p, _, f = x.shape
+    precision = np.broadcast_to(1e-3 * np.eye(f), (p, f, f)).copy()  # a tiny ridge everywhere
+    prior_mean = np.zeros((p, f))
+    if prior is not None:
+        prior_mean, prior_precision = prior
+        precision[:, np.arange(f), np.arange(f)] += prior_precision
+    pull = np.einsum("pfg,pg->pf", precision, prior_mean)
+    beta = np.zeros((p, f))
+    beta[:, 0] = log_level
     alpha = np.zeros((p, 1))
-    ridge = 1e-3 * np.eye(x.shape[-1])
     for step in range(iterations):
         eta = np.clip(np.einsum("ptf,pf->pt", x, beta), -20, 15)
         mu = np.exp(eta)
@@ -267,15 +320,45 @@ def glm_elasticity(
             alpha = _nb_alpha(y, mu, good)
         w = good * mu / (1.0 + alpha * mu)
         z = eta + (y - mu) / np.maximum(mu, 1e-9)
-        xtwx = np.einsum("pt,ptf,ptg->pfg", w, x, x) + ridge
-        beta = np.linalg.solve(xtwx, np.einsum("pt,ptf,pt->pf", w, x, z)[..., None])[..., 0]
+        xtwx = np.einsum("pt,ptf,ptg->pfg", w, x, x) + precision
+        rhs = np.einsum("pt,ptf,pt->pf", w, x, z) + pull
+        beta = np.linalg.solve(xtwx, rhs[..., None])[..., 0]
     mu = np.exp(np.clip(np.einsum("ptf,pf->pt", x, beta), -20, 15))
     var_y = mu + alpha * mu**2
-    dof = np.maximum(good.sum(axis=1) - x.shape[-1], 1.0)
+    dof = np.maximum(good.sum(axis=1) - f, 1.0)
     phi = np.maximum((good * (y - mu) ** 2 / var_y).sum(axis=1) / dof, 1.0)
-    xtwx = np.einsum("pt,ptf,ptg->pfg", good * mu / (1.0 + alpha * mu), x, x) + ridge
-    var = np.linalg.inv(xtwx)[:, -1, -1] * phi
-    return np.clip(beta[:, -1], -5.0, -0.05), np.sqrt(np.maximum(var, 0.0))
+    xtwx = np.einsum("pt,ptf,ptg->pfg", good * mu / (1.0 + alpha * mu), x, x) + precision
+    return beta, np.linalg.inv(xtwx) * phi[:, None, None]
+
+
+def _group_prior(
+    beta: np.ndarray, cov: np.ndarray, groups: np.ndarray, eligible: np.ndarray, columns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's precision-weighted mean of `columns` and, as precision, 1 / their spread.
+
+    The spread tau^2 of a coefficient is the variance of the eligible estimates beyond their own
+    noise (at least 1e-3). A group with fewer than 5 eligible products uses all groups' values.
+    Other columns get a zero precision (no prior).
+    """
+    mean, precision = np.zeros(beta.shape), np.zeros(beta.shape)
+
+    def moments(members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        b = beta[members][:, columns]
+        v = np.maximum(cov[members][:, columns, columns], 1e-9)
+        centre = np.average(b, weights=1.0 / v, axis=0)
+        tau2 = np.maximum(b.var(axis=0) - np.median(v, axis=0), 1e-3)
+        return centre, 1.0 / tau2
+
+    if eligible.sum() < 5:
+        return mean, precision
+    overall = moments(eligible)
+    for group in np.unique(groups):
+        members = groups == group
+        known = members & eligible
+        centre, prec = moments(known) if known.sum() >= 5 else overall
+        mean[np.ix_(members, columns)] = centre
+        precision[np.ix_(members, columns)] = prec
+    return mean, precision
 
 
 def _nb_alpha(y: np.ndarray, mu: np.ndarray, good: np.ndarray) -> np.ndarray:

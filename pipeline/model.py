@@ -451,7 +451,7 @@ def train(
     net = build_net(len(panel.product_ids), cfg)
     net.log_level.assign(np.log(panel.level + 0.05).astype("float32"))
     if cfg.elasticity in ("regression", "joint"):
-        start, se = glm_elasticity(panel, calendar_features(panel.start, panel.n_days))
+        start, se = glm_elasticity(panel, calendar_features(panel.start, panel.n_days), groups)
         if groups is not None:
             start, se = shrink_elasticities(start, se, groups)
         net.theta.assign(_inverse_softplus(-start).astype("float32"))

@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from pipeline import synth
 from pipeline.features import (
     N_CALENDAR,
     N_HISTORY,
@@ -71,6 +72,18 @@ def test_calendar_features_shapes_and_holiday_ramp() -> None:
     assert cal[black_friday, 15] == 1.0 and cal[black_friday - 1, 15] == 0.0
 
 
+def test_post_christmas_dip_fades_across_the_new_year() -> None:
+    start = dt.date(2025, 12, 20)
+    cal = calendar_features(start, 40)
+
+    def dip(day: dt.date) -> float:
+        return float(cal[(day - start).days, 14])
+
+    assert dip(dt.date(2025, 12, 24)) == 0.0 and dip(dt.date(2025, 12, 25)) == pytest.approx(1.0)
+    assert dip(dt.date(2026, 1, 4)) == pytest.approx(1.0 - 10 / 21)  # January too
+    assert dip(dt.date(2026, 1, 15)) == 0.0 and dip(dt.date(2026, 1, 20)) == 0.0
+
+
 def test_history_features_hide_censored_units() -> None:
     sales = sales_frame(
         [("A", START + dt.timedelta(days=i), 4.0, 1.0, False, i == 2) for i in range(5)]
@@ -109,6 +122,38 @@ def test_glm_recovers_a_known_elasticity() -> None:
     assert np.abs(estimate - truth).max() < 0.15
     assert (se > 0).all() and (se < 0.15).all()
     assert (np.abs(estimate - truth) < 3 * se).all()
+
+
+def test_pooling_the_calendar_within_categories_sharpens_elasticities() -> None:
+    # 80 products, 400 days: too short a history for each product to learn its own weekly and
+    # yearly shape well. Borrowing the shape from its category cuts the error against the truth.
+    world = synth.generate_world(80, 400, seed=0)
+    panel = build_panel(world.sales, world.products["product_id"].to_list(), dt.date(2026, 11, 1))
+    cal = calendar_features(panel.start, panel.n_days)
+    truth = world.truth["elasticity"].to_numpy()
+    scored = panel.price_varied & (panel.n_observed >= 90)
+    own, own_se = glm_elasticity(panel, cal)
+    pooled, pooled_se = glm_elasticity(panel, cal, world.truth["category"].to_numpy())
+    own_error = np.abs(own - truth)[scored].mean()
+    pooled_error = np.abs(pooled - truth)[scored].mean()
+    assert pooled_error < 0.9 * own_error
+    assert np.median(pooled_se[scored]) < np.median(own_se[scored])
+    # Still honest: the truth lies inside the ~90% interval for most products.
+    assert (np.abs(pooled - truth) <= 1.645 * pooled_se)[scored].mean() > 0.8
+
+
+def test_pooling_falls_back_to_all_products_for_a_small_group() -> None:
+    world = synth.generate_world(40, 400, seed=1)
+    panel = build_panel(world.sales, world.products["product_id"].to_list(), dt.date(2026, 11, 1))
+    cal = calendar_features(panel.start, panel.n_days)
+    one_group = np.array(["all"] * 40)
+    lonely = one_group.copy()
+    lonely[0] = "alone"  # a group of one borrows from everyone
+    alone, _ = glm_elasticity(panel, cal, lonely)
+    together, _ = glm_elasticity(panel, cal, one_group)
+    own, _ = glm_elasticity(panel, cal)
+    assert alone[0] == pytest.approx(together[0], abs=1e-9)
+    assert alone[0] != pytest.approx(own[0], abs=1e-6)  # it was pooled, not left alone
 
 
 def test_shrinkage_moves_noisy_estimates_toward_their_group() -> None:
