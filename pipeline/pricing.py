@@ -1,7 +1,8 @@
 """Price recommendations: guardrails, candidate ladders, vectorised scoring and the scipy choice.
 
 The demand model comes from the forecaster: for product i the expected units over the horizon at
-price x are ``base_units_i * (x / ref_price_i) ** elasticity_i`` with ``elasticity_i <= 0``.
+price x are ``base_units_i * (x / ref_price_i) ** elasticity_i`` with ``elasticity_i <= 0``,
+averaged over the elasticity's uncertainty (see `score_candidates`).
 
 The engine runs in small steps, each a function (DESIGN section 5):
 
@@ -291,8 +292,15 @@ def score_candidates(
     ref_price: FloatArray,
     elasticity: FloatArray,
     unit_cost: FloatArray,
+    elasticity_sd: FloatArray | None = None,
 ) -> Scores:
     """Expected units, revenue and profit of every candidate, in one vectorised pass.
+
+    With `elasticity_sd`, the units are the expectation over the elasticity's uncertainty (normal
+    with that standard deviation): ``E[(x / ref) ** e] = (x / ref) ** e_hat * exp((sd *
+    log(x / ref)) ** 2 / 2)``. The factor is 1 at the reference price and grows slowly away from
+    it; it matters for pooled elasticities (sd ~ their category's spread), where the point
+    estimate's demand is the median, not the mean, and pricing on it leaves profit behind.
 
     Args:
         prices: candidate prices, shape [P, C], NaN where there is no candidate.
@@ -300,12 +308,17 @@ def score_candidates(
         ref_price: the forecast's reference price, shape [P].
         elasticity: constant price elasticity (<= 0), shape [P].
         unit_cost: cost per unit, shape [P].
+        elasticity_sd: standard deviation of each elasticity, shape [P] (None: known exactly).
 
     Returns:
         The three [P, C] arrays; NaN wherever the price is NaN.
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        units = base_units[:, None] * (prices / ref_price[:, None]) ** elasticity[:, None]
+        log_ratio = np.log(prices / ref_price[:, None])
+        log_units = np.log(base_units)[:, None] + elasticity[:, None] * log_ratio
+        if elasticity_sd is not None:
+            log_units = log_units + 0.5 * (elasticity_sd[:, None] * log_ratio) ** 2
+        units = np.where(base_units[:, None] > 0, np.exp(log_units), 0.0 * prices)
         revenue = units * prices
         profit = units * (prices - unit_cost[:, None])
     return Scores(units=units, revenue=revenue, profit=profit)
@@ -751,13 +764,13 @@ def _values(
     frame: pl.DataFrame, ladder: FloatArray, cfg: PricingConfig
 ) -> tuple[FloatArray, FloatArray]:
     """The objective to maximise and the expected revenue of every candidate, [P, C] each."""
-    ref, cost = _column(frame, "ref_price"), _column(frame, "unit_cost")
+    ref, cost, sd = _column(frame, "ref_price"), _column(frame, "unit_cost"), _elasticity_sd(frame)
     demand = (_column(frame, "base_units"), ref, _column(frame, "elasticity"))
-    scores = score_candidates(ladder, *demand, cost)
+    scores = score_candidates(ladder, *demand, cost, sd)
     if cfg.risk_quantile <= 0:
         return scores.objective(cfg.objective), scores.revenue
     dispersion = np.nan_to_num(_column(frame, "dispersion"), nan=0.0)
-    value = risk_adjusted(ladder, scores, ref, _elasticity_sd(frame), dispersion, cost, cfg)
+    value = risk_adjusted(ladder, scores, ref, sd, dispersion, cost, cfg)
     return value, scores.revenue
 
 
@@ -945,7 +958,7 @@ def _scorable(frame: pl.DataFrame) -> BoolArray:
 def _scored(frame: pl.DataFrame, price: FloatArray) -> Scores:
     demand = [_column(frame, c) for c in ("base_units", "ref_price", "elasticity", "unit_cost")]
     prices = np.where(_scorable(frame), price, np.nan)[:, None]
-    scores = score_candidates(prices, *demand)
+    scores = score_candidates(prices, *demand, _elasticity_sd(frame))
     return Scores(
         units=scores.units[:, 0], revenue=scores.revenue[:, 0], profit=scores.profit[:, 0]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -11,6 +12,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from pipeline import portfolio
 from pipeline.config import ConfigError, PricingConfig
@@ -121,14 +123,21 @@ def test_known_optimum_elasticity_minus_two_gives_9_99() -> None:
     assert row["recommended_price"] == 9.99
     assert row["action"] == "increase"
     assert row["binding_rule"] == "none"
-    assert row["expected_units"] == pytest.approx(100 * 0.999**-2)
+    # Expected units average over the elasticity's uncertainty: sd = 0.4 / z(0.95), and
+    # E[x ** e] = x ** e_hat * exp((sd * log x) ** 2 / 2) for a price ratio x.
+    sd = 0.4 / 1.6448536269514722
+
+    def mean_units(ratio: float) -> float:
+        return 100 * ratio**-2 * math.exp((sd * math.log(ratio)) ** 2 / 2)
+
+    assert row["expected_units"] == pytest.approx(mean_units(0.999))
     assert row["expected_profit"] == pytest.approx(500.00, abs=0.005)
-    assert row["current_expected_profit"] == pytest.approx(100 * 0.949**-2 * 4.49, abs=0.005)
+    assert row["current_expected_profit"] == pytest.approx(mean_units(0.949) * 4.49, abs=0.005)
     assert row["profit_uplift"] == pytest.approx(
         row["expected_profit"] - row["current_expected_profit"], abs=1e-9
     )
     assert row["reason"] == (
-        "raise 9.49 -> 9.99 (+5.3%): expected profit +1.44 over the horizon; best price inside "
+        "raise 9.49 -> 9.99 (+5.3%): expected profit +1.40 over the horizon; best price inside "
         "the allowed range (elasticity -2.00, interval -2.40 to -1.60)"
     )
 
@@ -435,6 +444,22 @@ def test_score_candidates_known_numbers() -> None:
     np.testing.assert_allclose(scores.revenue[0, :2], [2000.0, 1000.0])
     np.testing.assert_allclose(scores.profit[0, :2], [400.0, 600.0])
     assert np.isnan(scores.profit[0, 2])
+
+
+def test_uncertain_elasticities_score_the_mean_demand() -> None:
+    # e ~ N(-2, 0.5^2): E[(x / ref) ** e] = (x / ref) ** -2 * exp((0.5 * log(x / ref)) ** 2 / 2),
+    # checked against a numerical average over the normal distribution.
+    prices = np.array([[5.0, 10.0, 15.0]])
+    args = (prices, np.array([100.0]), np.array([10.0]), np.array([-2.0]), np.array([4.0]))
+    point = score_candidates(*args)
+    mean = score_candidates(*args, elasticity_sd=np.array([0.5]))
+    draws = -2.0 + 0.5 * stats.norm.ppf((np.arange(20000) + 0.5) / 20000)
+    averaged = 100.0 * ((prices[0][:, None] / 10.0) ** draws[None, :]).mean(axis=1)
+    np.testing.assert_allclose(mean.units[0], averaged, rtol=1e-3)
+    assert mean.units[0, 1] == point.units[0, 1]  # no uncertainty at the reference price
+    assert (mean.units[0, [0, 2]] > point.units[0, [0, 2]]).all()
+    zero = score_candidates(prices, np.array([0.0]), *args[2:], elasticity_sd=np.array([0.5]))
+    assert (zero.units == 0.0).all()
 
 
 def test_unconstrained_optimum_formulas() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -247,10 +248,14 @@ def test_pricing_on_a_low_demand_quantile_stays_nearer_the_known_price() -> None
     assert price(0.1, -1.5) == 13.99  # a narrow interval: no reason for caution
     assert price(0.1, -2.5) == 11.99
     assert price(0.1, -3.5) == 10.99
-    assert price(0.3, -2.5) == 12.99  # a less extreme quantile: less caution
+    assert price(0.2, -2.5) == 12.99  # a less extreme quantile: less caution
+    assert price(0.3, -3.5) == 11.99
     row = run(replace(WIDE, risk_quantile=0.1), item("a", elasticity=-1.2, elasticity_lo=-3.5))
-    # Reported figures stay expectations; only the choice is risk-aware.
-    assert row["a"]["expected_profit"] == pytest.approx(534.85, abs=0.01)
+    # Reported figures stay expectations (over the elasticity's uncertainty: sd = 2.3 / 1.645);
+    # only the choice is risk-aware.
+    sd, ratio = 2.3 / 1.6448536269514722, 10.99 / 10.0
+    units = 100 * ratio**-1.2 * math.exp((sd * math.log(ratio)) ** 2 / 2)
+    assert row["a"]["expected_profit"] == pytest.approx(units * (10.99 - 5.0), abs=0.01)
 
 
 # --- properties over random catalogues, rules, forecasts and coupling ----------------------------
