@@ -313,22 +313,28 @@ def _nb_glm(
     beta = np.zeros((p, f))
     beta[:, 0] = log_level
     alpha = np.zeros((p, 1))
+    xt = np.swapaxes(x, 1, 2)  # [P, F, T]: batched matrix products go through BLAS
+
+    def linear(b: np.ndarray) -> np.ndarray:
+        return np.clip(np.matmul(x, b[..., None])[..., 0], -20, 15)
+
+    def gram(w: np.ndarray) -> np.ndarray:
+        return np.matmul(xt * w[:, None, :], x) + precision
+
     for step in range(iterations):
-        eta = np.clip(np.einsum("ptf,pf->pt", x, beta), -20, 15)
+        eta = linear(beta)
         mu = np.exp(eta)
         if step == iterations // 2:
             alpha = _nb_alpha(y, mu, good)
         w = good * mu / (1.0 + alpha * mu)
         z = eta + (y - mu) / np.maximum(mu, 1e-9)
-        xtwx = np.einsum("pt,ptf,ptg->pfg", w, x, x) + precision
-        rhs = np.einsum("pt,ptf,pt->pf", w, x, z) + pull
-        beta = np.linalg.solve(xtwx, rhs[..., None])[..., 0]
-    mu = np.exp(np.clip(np.einsum("ptf,pf->pt", x, beta), -20, 15))
+        rhs = np.matmul(xt, (w * z)[..., None])[..., 0] + pull
+        beta = np.linalg.solve(gram(w), rhs[..., None])[..., 0]
+    mu = np.exp(linear(beta))
     var_y = mu + alpha * mu**2
     dof = np.maximum(good.sum(axis=1) - f, 1.0)
     phi = np.maximum((good * (y - mu) ** 2 / var_y).sum(axis=1) / dof, 1.0)
-    xtwx = np.einsum("pt,ptf,ptg->pfg", good * mu / (1.0 + alpha * mu), x, x) + precision
-    return beta, np.linalg.inv(xtwx) * phi[:, None, None]
+    return beta, np.linalg.inv(gram(good * mu / (1.0 + alpha * mu))) * phi[:, None, None]
 
 
 def _group_prior(

@@ -36,18 +36,24 @@ def _cfg(cfg: ModelConfig) -> dict:
     return {k: getattr(cfg, k) for k in keys}
 
 
-def _world_panel(n_products: int, days: int) -> Panel:
+def _world_panel(n_products: int, days: int) -> tuple[Panel, np.ndarray]:
+    """The trainable products of a synthetic world, and their categories (as the nightly uses)."""
     world = synth.generate_world(n_products, days, seed=0)
     ids = world.products["product_id"].to_list()
     panel = build_panel(world.sales, ids, world.sales["ds"].max() + dt.timedelta(days=1))
-    return panel.select(np.where(panel.n_observed >= 90)[0])
+    keep = np.where(panel.n_observed >= 90)[0]
+    return panel.select(keep), world.products["category"].to_numpy()[keep]
 
 
 def _one_size(
     n_products: int, days: int, cfg: ModelConfig, naive_products: int, repeats: int
 ) -> dict:
-    panel = _world_panel(n_products, days)
-    seconds, runs, result = median_seconds(lambda: model.train(panel, cfg), repeats)
+    panel, categories = _world_panel(n_products, days)
+    # The batched side pays for everything the nightly training does, the category-pooled
+    # regression elasticities included; the naive loop learns its price response in the network.
+    seconds, runs, result = median_seconds(
+        lambda: model.train(panel, cfg, None, categories), repeats
+    )
     outputs = forecast.model_outputs(result.net, panel, cfg, result.cutoff)
     batched_wape = forecast.wape(outputs.model_abs_error, outputs.actual_units)
     subset = np.arange(min(naive_products, len(panel.product_ids)))
