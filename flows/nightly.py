@@ -2,34 +2,41 @@
 
 Thin wiring of `pipeline/` functions into coarse tasks: shards of products train as one task each,
 only warehouse I/O retries, and a run's outputs are written in one transaction with its run_id.
+What every run shares (settings, clock, lock, failure record) is in flows/run.py; the summary
+and Prefect artefacts of a finished run in flows/summary.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 import polars as pl
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.logging import get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.run import (
+    RunState,
+    ShardsFailedError,
+    StageClock,
+    fail_run,
+    json_text,
+    run_params,
+    settings_for,
+    warehouse_guard,
+)
 from flows.shards import ShardJob, ShardResults, run_shards
-from pipeline import faults, pricing, registry, runlock, validate, warehouse
-from pipeline.config import ModelConfig, Settings, load_settings
+from flows.summary import counts_of, one_line, publish
+from pipeline import faults, pricing, registry, validate, warehouse
+from pipeline.config import ModelConfig, Settings
 from pipeline.features import Panel, build_panel
 from pipeline.forecast import ModelOutputs, daily_forecasts, product_table
-from pipeline.report import hold_reasons
 
 IO_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 10, 30]}
 
@@ -121,7 +128,7 @@ def write_outputs(path: str, run_id: str, as_of: dt.date | None, **frames: Any) 
 def record_start(path: str, run_id: str, flow_name: str, as_of: dt.date, params: dict) -> None:
     """Insert the run's row with status 'running'; mark runs left 'running' by dead processes.
 
-    Called under the warehouse's run lock (`_warehouse_guard`), so no other run is alive.
+    Called under the warehouse's run lock (`flows.run.warehouse_guard`), so no other run is alive.
     """
     warehouse.record_run_start(path, run_id, flow_name, as_of, params, abandon_others=True)
 
@@ -129,111 +136,14 @@ def record_start(path: str, run_id: str, flow_name: str, as_of: dt.date, params:
 @task(name="record-stage-times", **IO_RETRIES)
 def record_stages(path: str, run_id: str, stages: dict[str, float]) -> None:
     """Store the completed run's seconds per stage, the write included (ends it again, now)."""
-    warehouse.record_run_end(path, run_id, "completed", counts={"stage_seconds": _json(stages)})
+    warehouse.record_run_end(path, run_id, "completed", counts={"stage_seconds": json_text(stages)})
 
 
 # ------------------------------------------------------------------------------ helpers
 
 
-class ShardsFailedError(RuntimeError):
-    """Some training shards failed; the finished shards' models were registered."""
-
-
-@dataclass
-class StageClock:
-    """Wall-clock seconds per stage of a run (read, train, forecast, optimise, write).
-
-    A stage entered twice adds up, so interleaved work is charged to the stage it belongs to.
-    """
-
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        """Time the body as (part of) `stage`."""
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            elapsed = time.perf_counter() - started
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
-
-    def rounded(self) -> dict[str, float]:
-        """The stages' seconds, rounded to milliseconds."""
-        return {stage: round(seconds, 3) for stage, seconds in self.seconds.items()}
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def _settings(
-    warehouse_path: str | None,
-    config_file: str | None,
-    epochs: int | None,
-    dask_address: str | None = None,
-) -> Settings:
-    settings = load_settings(
-        Path(config_file) if config_file else None,
-        Path(warehouse_path) if warehouse_path else None,
-    )
-    if epochs is not None:
-        model_cfg = replace(
-            settings.model, epochs=epochs, min_epochs=min(epochs, settings.model.min_epochs)
-        )
-        settings = replace(settings, model=model_cfg)
-    if dask_address:
-        settings = replace(settings, run=replace(settings.run, dask_address=dask_address))
-    return settings
-
-
-def _run_params(settings: Settings, **values: Any) -> dict[str, Any]:
-    """The run's parameters as recorded in `runs.parameters`, with where its shards trained."""
-    run = settings.run
-    return {**values, "dask_address": run.dask_address or None, "dask_workers": run.dask_workers}
-
-
-@contextmanager
-def _warehouse_guard(
-    path: str, flow_name: str, run_id: str, settings: Settings, params: dict
-) -> Iterator[None]:
-    """Hold the warehouse's run lock for the body, so a nightly and a retrain never interleave.
-
-    A run that cannot get the lock within `run.lock_wait_s` is recorded as failed (best effort:
-    the holder may keep DuckDB busy) and ends with the one-line message naming the holder.
-    """
-    logger = get_run_logger()
-
-    def waiting(holder: str) -> None:
-        logger.warning(
-            "waiting up to %.0f s for %s to finish with %s", settings.run.lock_wait_s, holder, path
-        )
-
-    try:
-        with runlock.warehouse_lock(path, flow_name, run_id, settings.run.lock_wait_s, waiting):
-            yield
-    except runlock.WarehouseBusyError as exc:
-        with contextlib.suppress(Exception):
-            warehouse.record_run_start(path, run_id, flow_name, None, params)
-            warehouse.record_run_end(path, run_id, "failed", message=str(exc)[:500])
-        raise
-
-
 def _shards(ids: list[str], size: int) -> list[list[str]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-
-@dataclass(frozen=True)
-class RunState:
-    """What every step of one run needs: where it writes, its id, settings and stage clock."""
-
-    path: str
-    run_id: str
-    settings: Settings
-    clock: StageClock
-    trained_at: dt.datetime = field(
-        default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    )
 
 
 def _categories(history: History) -> dict[str, str]:
@@ -308,20 +218,12 @@ def _keep_finished_shards(
         f"{len(results.finished)} finished shards ({rows.height} products) are registered and "
         f"the next nightly run trains only the rest. First failure: {results.failures[0]}"
     )
-    counts = {"n_trained": rows.height, "stage_seconds": _json(run.clock.rounded())}
+    counts = {"n_trained": rows.height, "stage_seconds": json_text(run.clock.rounded())}
     write_outputs(
         run.path, run.run_id, history.as_of, model_versions=rows, counts=counts,
         message=message[:500], status="failed",
     )  # fmt: skip
     raise ShardsFailedError(message)
-
-
-def _fail(run: RunState, exc: BaseException) -> None:
-    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    counts = {"stage_seconds": _json(run.clock.rounded())}
-    # The run's own failure is the one to report, not a failure to record it.
-    with contextlib.suppress(Exception):
-        warehouse.record_run_end(run.path, run.run_id, "failed", counts, message=message[:500])
 
 
 # -------------------------------------------------------------------------------- flows
@@ -351,19 +253,19 @@ def nightly(
     Returns:
         A summary: run_id, as_of, counts, the expected profit uplift and seconds per stage.
     """
-    settings = _settings(warehouse_path, config_file, epochs, dask_address)
+    settings = settings_for(warehouse_path, config_file, epochs, dask_address)
     run = RunState(str(settings.warehouse), str(uuid.uuid4()), settings, StageClock())
-    params = _run_params(
+    params = run_params(
         settings, as_of=as_of, retrain=retrain, config_file=config_file, epochs=epochs
     )
-    with _warehouse_guard(run.path, "nightly", run.run_id, settings, params):
+    with warehouse_guard(run.path, "nightly", run.run_id, settings, params):
         with run.clock("read"):
             history = read_history(run.path, as_of, None)
         record_start(run.path, run.run_id, "nightly", history.as_of, params)
         try:
             return _nightly(run, history, retrain)
         except BaseException as exc:
-            _fail(run, exc)
+            fail_run(run, exc)
             raise
 
 
@@ -395,17 +297,17 @@ def _nightly(run: RunState, history: History, retrain: bool) -> dict:
             used, default=None, return_dtype=pl.String
         ),
     )
-    counts = _counts(recs, len(artefacts), checked.issues.height)
+    counts = counts_of(recs, len(artefacts), checked.issues.height)
     with clock("write"):
         write_outputs(
             path, run_id, history.as_of, model_versions=versions, recommendations=recs,
             forecasts=forecasts.with_columns(run_id=pl.lit(run_id)), counts=counts,
             data_issues=checked.issues.with_columns(run_id=pl.lit(run_id)),
-            message=_one_line(counts),
+            message=one_line(counts),
         )  # fmt: skip
     record_stages(path, run_id, clock.rounded())
-    _publish(recs, counts, history.as_of, clock.rounded())
-    logger.info("%s; seconds per stage %s", _one_line(counts), clock.rounded())
+    publish(recs, counts, history.as_of, clock.rounded())
+    logger.info("%s; seconds per stage %s", one_line(counts), clock.rounded())
     return {
         "run_id": run_id, "as_of": str(history.as_of), **counts,
         "stage_seconds": clock.rounded(),
@@ -418,57 +320,6 @@ def _used_versions(versions: pl.DataFrame, artefacts: dict[str, str], version: s
     )
     used.update({pid: version for pid in artefacts})
     return used
-
-
-def _counts(recs: pl.DataFrame, n_trained: int, n_data_issues: int = 0) -> dict:
-    return {
-        "n_products": recs.height,
-        "n_trained": n_trained,
-        "n_recommendations": recs.height,
-        "n_changes": recs.filter(pl.col("action").is_in(["increase", "decrease"])).height,
-        "n_holds": recs.filter(pl.col("action") == "hold").height,
-        "n_data_issues": n_data_issues,
-        "expected_profit_uplift": float(recs["profit_uplift"].fill_null(0).sum()),
-    }
-
-
-def _one_line(counts: dict) -> str:
-    return (
-        f"{counts['n_products']} products priced: {counts['n_changes']} changes, "
-        f"{counts['n_holds']} holds, expected profit uplift {counts['expected_profit_uplift']:,.2f}"
-    )
-
-
-def summary_markdown(
-    recs: pl.DataFrame, counts: dict, as_of: dt.date, stages: dict[str, float]
-) -> str:
-    """The run's markdown summary: counts, expected uplift by direction, holds, stage times."""
-    by_action = (
-        recs.group_by("action")
-        .agg(pl.len().alias("products"), pl.col("profit_uplift").fill_null(0).sum().alias("uplift"))
-        .sort("action")
-    )
-    lines = [f"# Nightly pricing for {as_of}", "", _one_line(counts), ""]
-    lines += ["| action | products | expected profit uplift |", "|---|---:|---:|"]
-    lines += [
-        f"| {row['action']} | {row['products']} | {row['uplift']:,.2f} |"
-        for row in by_action.iter_rows(named=True)
-    ]
-    lines += ["", "| hold reason | products |", "|---|---:|"]
-    lines += [f"| {r['why']} | {r['products']} |" for r in hold_reasons(recs).iter_rows(named=True)]
-    lines += ["", "| stage | seconds |", "|---|---:|"]
-    lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in stages.items()]
-    return "\n".join(lines)
-
-
-def _publish(recs: pl.DataFrame, counts: dict, as_of: dt.date, stages: dict[str, float]) -> None:
-    """Prefect artefacts: a markdown summary and the largest changes."""
-    create_markdown_artifact(summary_markdown(recs, counts, as_of, stages), key="nightly-summary")
-    top = recs.sort(pl.col("profit_uplift").abs(), descending=True).head(20)
-    table = top.select(
-        "product_id", "current_price", "recommended_price", "profit_uplift", "reason"
-    )
-    create_table_artifact(table.to_dicts(), key="nightly-largest-changes")
 
 
 @flow(name="retrain", task_runner=ThreadPoolTaskRunner(max_workers=1))
@@ -488,13 +339,13 @@ def retrain(
     write at once. Arguments as for `nightly`, plus the selection (`category` or `product_ids`;
     neither means every active product).
     """
-    settings = _settings(warehouse_path, config_file, epochs, dask_address)
+    settings = settings_for(warehouse_path, config_file, epochs, dask_address)
     run = RunState(str(settings.warehouse), str(uuid.uuid4()), settings, StageClock())
-    params = _run_params(
+    params = run_params(
         settings, category=category, product_ids=product_ids, as_of=as_of,
         config_file=config_file, epochs=epochs,
     )  # fmt: skip
-    with _warehouse_guard(run.path, "retrain", run.run_id, settings, params):
+    with warehouse_guard(run.path, "retrain", run.run_id, settings, params):
         with run.clock("read"):
             history = read_history(run.path, as_of, product_ids)
         products = select_products(history.products, category, product_ids)
@@ -503,7 +354,7 @@ def retrain(
         try:
             return _retrain(run, history)
         except BaseException as exc:
-            _fail(run, exc)
+            fail_run(run, exc)
             raise
 
 

@@ -9,7 +9,9 @@ import json
 import polars as pl
 import pytest
 
-from flows.nightly import ShardsFailedError, nightly, summary_markdown
+from flows.nightly import nightly
+from flows.run import ShardsFailedError
+from flows.summary import summary_markdown
 from pipeline import registry, synth
 from pipeline import warehouse as wh
 
