@@ -253,12 +253,13 @@ def glm_elasticity(
     estimated from its residuals and the rest use negative-binomial weights mu / (1 + alpha mu),
     which are far more efficient than Poisson weights for overdispersed, high-volume products.
 
-    With `groups` ([P] labels such as categories), the calendar coefficients (weekday, season,
-    holidays) are pooled: a first fit gives each group's mean and spread of them, and a second
-    fit shrinks each product's toward its group (a normal prior, empirical Bayes). Products of a
-    category share most of their weekly and seasonal shape, so a slow seller no longer spends its
-    few sales on estimating them, and less of the slow price movements leaks into a noisy season.
-    The level, trend and elasticity stay each product's own.
+    With `groups` ([P] labels such as categories), the trend and calendar coefficients (weekday,
+    season, holidays) are pooled: a first fit gives each group's mean and spread of them, and a
+    second fit shrinks each product's toward its group (a normal prior, empirical Bayes; a
+    coefficient that really differs between products has a wide spread and barely moves).
+    Products of a category share most of their weekly and seasonal shape, so a slow seller no
+    longer spends its few sales on estimating them, and less of the slow regular price movements
+    leaks into a noisy trend or season. The level and the elasticity stay each product's own.
 
     Returns:
         elasticity [P] clipped to [-5, -0.05], and its standard error [P].
@@ -273,7 +274,7 @@ def glm_elasticity(
     start = np.log(panel.level + 0.05)
     beta, cov = _nb_glm(x, y, good, start, _NO_PRIOR, iterations)
     if groups is not None:
-        pooled = np.arange(2, x.shape[-1] - 1)  # the calendar columns
+        pooled = np.arange(1, x.shape[-1] - 1)  # the trend and calendar columns
         prior = _group_prior(beta, cov, np.asarray(groups), good.sum(axis=1) >= 180, pooled)
         beta, cov = _nb_glm(x, y, good, start, prior, iterations)
     se = np.sqrt(np.maximum(cov[:, -1, -1], 0.0))
