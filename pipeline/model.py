@@ -93,14 +93,14 @@ class PerProductLSTM(keras.layers.Layer):
     def call(self, x):
         h = self.units
         # The input projection of every step at once (one large batched matmul), time-major.
-        xw = ops.einsum("splf,pfg->lspg", x, self.kernel) + self.bias[None, None]
+        xw = ops.einsum("splf,pfg->lpsg", x, self.kernel) + self.bias[None, :, None]
         s, p = ops.shape(x)[0], ops.shape(x)[1]
-        carry0 = ops.zeros((s, p, 2 * h), dtype=x.dtype)
+        carry0 = ops.zeros((p, s, 2 * h), dtype=x.dtype)
 
         def step(carry, z):
             # One concatenated carry: a tuple (h, c) fails to trace on the TF backend (Keras 3.15).
             h_prev, c_prev = carry[..., :h], carry[..., h:]
-            z = z + ops.einsum("sph,phg->spg", h_prev, self.recurrent)
+            z = z + ops.matmul(h_prev, self.recurrent)
             i, f, g, o = ops.split(z, 4, axis=-1)
             c = ops.sigmoid(f) * c_prev + ops.sigmoid(i) * ops.tanh(g)
             h_new = ops.sigmoid(o) * ops.tanh(c)
@@ -109,7 +109,7 @@ class PerProductLSTM(keras.layers.Layer):
             return new, new
 
         _, states = ops.scan(step, carry0, xw)
-        return ops.transpose(states[..., :h], (1, 2, 0, 3))
+        return ops.transpose(states[..., :h], (2, 1, 0, 3))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "n_products": self.n_products, "units": self.units}
