@@ -272,7 +272,7 @@ def glm_elasticity(
     x = np.concatenate([np.broadcast_to(shared, (p, t, shared.shape[1])), log_ratio[..., None]], -1)
     y = panel.units.astype(np.float64)
     start = np.log(panel.level + 0.05)
-    beta, cov = _nb_glm(x, y, good, start, _NO_PRIOR, iterations)
+    beta, cov = _nb_glm(x, y, good, start, None, iterations)
     if groups is not None:
         pooled = np.arange(1, x.shape[-1] - 1)  # the trend and calendar columns
         prior = _group_prior(beta, cov, np.asarray(groups), good.sum(axis=1) >= 180, pooled)
@@ -283,7 +283,6 @@ def glm_elasticity(
 
 # A normal prior on regression coefficients: (mean [P, F], precision [P, F]); None = flat.
 _Prior = tuple[np.ndarray, np.ndarray] | None
-_NO_PRIOR: _Prior = None
 
 
 def _nb_glm(
