@@ -275,12 +275,15 @@ def glm_elasticity(
     beta, cov = _nb_glm(x, y, good, start, None, iterations)
     if groups is not None:
         pooled = np.arange(1, x.shape[-1] - 1)  # the trend and calendar columns
-        prior = _group_prior(beta, cov, np.asarray(groups), good.sum(axis=1) >= 180, pooled)
+        eligible = good.sum(axis=1) >= _POOLING_MIN_DAYS
+        prior = _group_prior(beta, cov, np.asarray(groups), eligible, pooled)
         beta, cov = _nb_glm(x, y, good, start, prior, iterations)
     se = np.sqrt(np.maximum(cov[:, -1, -1], 0.0))
     return np.clip(beta[:, -1], -5.0, -0.05), se
 
 
+# Products with fewer usable days do not shape their group's prior (their season is mostly noise).
+_POOLING_MIN_DAYS = 180
 # A normal prior on regression coefficients: (mean [P, F], precision [P, F]); None = flat.
 _Prior = tuple[np.ndarray, np.ndarray] | None
 
