@@ -435,11 +435,13 @@ def _print_evaluation(warehouse: Path, config: Path | None) -> None:
     from pipeline import warehouse as wh
 
     settings = _settings(warehouse, config)
-    truth = wh.read_truth(settings.warehouse)
+    # The analysts' snapshot: evaluating never waits for (or delays) a run writing the warehouse.
+    source = wh.reading_path(settings.warehouse)
+    truth = wh.read_truth(source)
     if truth is None:
         raise ValueError("no demo_truth in this warehouse: evaluate works on `pricing demo` worlds")
-    versions = wh.read_model_versions(settings.warehouse, latest_only=True)
-    recs = wh.read_recommendations(settings.warehouse, latest_only=True)
+    versions = wh.read_model_versions(source, latest_only=True)
+    recs = wh.read_recommendations(source, latest_only=True)
     if versions.is_empty() or recs.is_empty():
         raise ValueError("no models or recommendations yet: run `pricing nightly` first")
     report = ev.elasticity_report(versions, truth)
@@ -450,9 +452,9 @@ def _print_evaluation(warehouse: Path, config: Path | None) -> None:
         f"  learned <= 0           {report['share_nonpositive']:.0%}\n"
         f"  truth inside interval  {report['interval_coverage']:.0%}"
     )
-    products = wh.read_products(settings.warehouse, active_only=True)
+    products = wh.read_products(source, active_only=True)
     start = recs["effective_date"].max()
-    sales = wh.read_sales(settings.warehouse, before=start)
+    sales = wh.read_sales(source, before=start)
     policies = ev.evaluate_policies(
         recs, products, sales, truth, start, settings.model.horizon,
         settings.model.min_history_days, settings.pricing,

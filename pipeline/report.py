@@ -364,6 +364,9 @@ def write_report(
 ) -> Path:
     """Write the HTML report of the latest nightly run; return its path.
 
+    It reads the analysts' snapshot (`warehouse.reading_path`), so it never waits for a nightly
+    run that is writing the warehouse.
+
     Args:
         path: the warehouse file.
         out_dir: folder to write to (default `reports/` next to the warehouse).
@@ -372,8 +375,9 @@ def write_report(
     Raises:
         ReportError: no nightly run yet, or the product has no recommendation.
     """
-    recs = latest_recommendations(path)
-    page = report_html(recs, backtest(path), _pick(recs, product_id))
+    source = warehouse.reading_path(path)
+    recs = latest_recommendations(source)
+    page = report_html(recs, backtest(source), _pick(recs, product_id))
     folder = out_dir or reports_dir(path)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"report-{recs['as_of'][0]}.html"
@@ -386,12 +390,15 @@ def write_product_plot(
 ) -> Path:
     """Write one product's PNG (recent sales, forecast, price curves); return its path.
 
+    Reads the analysts' snapshot, as `write_report` does.
+
     Raises:
         ReportError: no nightly run yet, or the product has no recommendation.
     """
-    rec = _pick(latest_recommendations(path), product_id)
-    history = warehouse.query_readonly(path, _HISTORY, [product_id]).tail(days)
-    forecast = warehouse.query_readonly(path, _LATEST_FORECAST, [product_id])
+    source = warehouse.reading_path(path)
+    rec = _pick(latest_recommendations(source), product_id)
+    history = warehouse.query_readonly(source, _HISTORY, [product_id]).tail(days)
+    forecast = warehouse.query_readonly(source, _LATEST_FORECAST, [product_id])
     target = out or reports_dir(path) / f"{_safe_name(product_id)}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(figure_png(plot_product(rec, history, forecast)))

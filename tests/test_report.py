@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import subprocess
+import sys
+import time
 
 import numpy as np
 import polars as pl
 import pytest
 
 from flows.nightly import nightly
-from pipeline import report, synth
+from pipeline import cli, report, synth
 from pipeline import warehouse as wh
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Holds a write connection (DuckDB's file lock) until told to stop on stdin.
+HOLD_WRITE_LOCK = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.readline()
+con.close()
+"""
+_FIRST_PRODUCT = "select product_id from latest_recommendations order by product_id limit 1"
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +119,27 @@ def test_product_plot_is_a_png(replayed_night, tmp_path):
     assert data.startswith(PNG_MAGIC) and len(data) > 20_000
     with pytest.raises(report.ReportError, match="no recommendation"):
         report.write_product_plot(path, "NOPE", tmp_path / "none.png")
+
+
+def test_reports_and_evaluate_read_the_snapshot_while_a_writer_holds_the_warehouse(
+    replayed_night, tmp_path
+):
+    # Another process holds the warehouse's write lock (as a nightly run does while it writes):
+    # the main file cannot be opened at all, so these must read the analysts' snapshot.
+    path, _ = replayed_night
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITE_LOCK, str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(wh.WarehouseError), wh.connect(path, True, lock_timeout_s=0.5):
+            pass  # the main file is locked
+        started = time.perf_counter()
+        assert report.write_report(path, tmp_path).is_file()
+        product = wh.query_readonly(wh.analyst_path(path), _FIRST_PRODUCT)[0, 0]
+        assert report.write_product_plot(path, product, tmp_path / "one.png").is_file()
+        cli._print_evaluation(path, None)
+        assert time.perf_counter() - started < 20  # no lock wait (the lock timeout is 30 s)
+    finally:
+        holder.communicate("stop\n", timeout=30)
