@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 
 # A cold Prefect server start on a 2-core CI machine can exceed the default 20 s.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
@@ -24,3 +29,31 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=300):
         yield
+
+
+# Holds a DuckDB write connection (the file lock a writing nightly run holds) until stdin closes.
+_HOLD_WRITE_LOCK = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture()
+def write_lock_holder() -> Callable[[Path], AbstractContextManager[None]]:
+    """`with write_lock_holder(path):` another process holds the warehouse's write lock."""
+
+    @contextmanager
+    def hold(path: Path) -> Iterator[None]:
+        holder = subprocess.Popen(
+            [sys.executable, "-c", _HOLD_WRITE_LOCK, str(path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            yield
+        finally:
+            holder.communicate("", timeout=30)
+
+    return hold

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -18,14 +16,6 @@ from pipeline import cli, report, synth
 from pipeline import warehouse as wh
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# Holds a write connection (DuckDB's file lock) until told to stop on stdin.
-HOLD_WRITE_LOCK = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1])
-print("holding", flush=True)
-sys.stdin.readline()
-con.close()
-"""
 _FIRST_PRODUCT = "select product_id from latest_recommendations order by product_id limit 1"
 
 
@@ -122,17 +112,12 @@ def test_product_plot_is_a_png(replayed_night, tmp_path):
 
 
 def test_reports_and_evaluate_read_the_snapshot_while_a_writer_holds_the_warehouse(
-    replayed_night, tmp_path
+    replayed_night, tmp_path, write_lock_holder
 ):
     # Another process holds the warehouse's write lock (as a nightly run does while it writes):
     # the main file cannot be opened at all, so these must read the analysts' snapshot.
     path, _ = replayed_night
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_WRITE_LOCK, str(path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with write_lock_holder(path):
         with pytest.raises(wh.WarehouseError), wh.connect(path, True, lock_timeout_s=0.5):
             pass  # the main file is locked
         started = time.perf_counter()
@@ -141,5 +126,3 @@ def test_reports_and_evaluate_read_the_snapshot_while_a_writer_holds_the_warehou
         assert report.write_product_plot(path, product, tmp_path / "one.png").is_file()
         cli._print_evaluation(path, None)
         assert time.perf_counter() - started < 20  # no lock wait (the lock timeout is 30 s)
-    finally:
-        holder.communicate("stop\n", timeout=30)

@@ -351,20 +351,10 @@ def test_missing_warehouse_message(tmp_path: Path) -> None:
     assert not missing.parent.exists()  # reading never creates folders
 
 
-def test_a_lock_held_by_another_process_times_out_with_a_message(loaded: Path) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-            "print('held', flush=True); time.sleep(30)",
-            str(loaded),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+def test_a_lock_held_by_another_process_times_out_with_a_message(
+    loaded: Path, write_lock_holder
+) -> None:
+    with write_lock_holder(loaded):
         started = time.monotonic()
         with (
             pytest.raises(wh.WarehouseError, match="another process holds it"),
@@ -372,9 +362,6 @@ def test_a_lock_held_by_another_process_times_out_with_a_message(loaded: Path) -
         ):
             pass
         assert 0.4 < time.monotonic() - started < 10
-    finally:
-        holder.kill()
-        holder.wait()
     with wh.connect(loaded, read_only=True) as con:  # free again once the holder is gone
         assert con.execute("select count(*) from products").fetchone() == (3,)
 
