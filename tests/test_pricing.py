@@ -1,4 +1,9 @@
-"""Tests for pipeline/pricing.py: guardrails, ladders, scoring, the scipy choice, explanations."""
+"""Tests for pipeline/pricing/ end to end (`recommend`): rules, holds, the choice, explanations.
+
+The steps on their own are tested in test_pricing_ladder.py, test_pricing_scoring.py and, for the
+coupled choice, test_pricing_portfolio.py; coupling rules and the hold policy in
+test_pricing_rules.py.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +17,12 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy import stats
 
-from pipeline import portfolio
 from pipeline.config import ConfigError, PricingConfig
-from pipeline.pricing import (
-    OUTPUT_COLUMNS,
-    allowed_range,
-    candidate_ladders,
-    recommend,
-    score_candidates,
-    unconstrained_optimum,
-)
-from pipeline.rules import resolve
+from pipeline.contract import RECOMMENDATION_COLUMNS
+from pipeline.pricing import allowed_range, candidate_ladders, recommend, score_candidates
+from pipeline.pricing.limits import resolve
+from pipeline.pricing.portfolio import milp as milp_method
 
 RULE_NAMES = {
     "min_price",
@@ -332,7 +330,7 @@ def test_output_has_the_contract_columns_one_row_per_product_sorted() -> None:
         pl.DataFrame([forecast(pid) for pid in ("b", "c", "a")], schema=DEMAND_SCHEMA),
         WIDE,
     )
-    assert tuple(out.columns) == OUTPUT_COLUMNS
+    assert tuple(out.columns) == RECOMMENDATION_COLUMNS
     assert out["product_id"].to_list() == ["a", "b", "c"]
     assert out.schema["recommended_price"] == pl.Float64
     assert out.schema["reason"] == pl.String
@@ -341,7 +339,7 @@ def test_output_has_the_contract_columns_one_row_per_product_sorted() -> None:
 def test_empty_catalogue_gives_an_empty_frame() -> None:
     out = recommend(pl.DataFrame(schema=PRODUCT_SCHEMA), pl.DataFrame(schema=DEMAND_SCHEMA), WIDE)
     assert out.height == 0
-    assert tuple(out.columns) == OUTPUT_COLUMNS
+    assert tuple(out.columns) == RECOMMENDATION_COLUMNS
 
 
 def test_missing_column_and_duplicate_ids_are_one_line_errors() -> None:
@@ -360,118 +358,6 @@ def test_config_rejects_unknown_solver() -> None:
         PricingConfig(milp_time_limit=0)
 
 
-# --- the steps on their own ----------------------------------------------------------------------
-
-
-def limits_for(
-    cfg: PricingConfig,
-    min_price: np.ndarray,
-    max_price: np.ndarray,
-    is_kvi: np.ndarray,
-) -> Any:
-    """Global rules only (no category or product rules) for unnamed products."""
-    n = min_price.shape[0]
-    return resolve([f"p{i}" for i in range(n)], ["c"] * n, is_kvi, min_price, max_price, cfg)
-
-
-def test_allowed_range_records_the_rule_of_each_bound_in_order() -> None:
-    cur = np.array([10.0, 10.0, 10.0])
-    limits = limits_for(
-        PricingConfig(),
-        min_price=np.array([9.5, 1.0, 1.0]),
-        max_price=np.array([10.5, 100.0, 100.0]),
-        is_kvi=np.array([False, True, False]),
-    )
-    prange = allowed_range(cur, np.array([1.0, 1.0, 9.0]), limits)
-    np.testing.assert_allclose(prange.lower, [9.5, 9.5, 9.45])
-    np.testing.assert_allclose(prange.upper, [10.5, 10.5, 11.0])
-    assert list(prange.lower_rule) == ["min_price", "max_change_down", "margin_floor"]
-    assert list(prange.upper_rule) == ["max_price", "max_change_up", "max_change_up"]
-    assert prange.feasible.all()
-
-
-def test_ladder_uses_integer_cents_and_all_endings() -> None:
-    cfg = PricingConfig(price_endings=(0.49, 0.99))
-    # 4.99 * 0.9 = 4.491 excludes 4.49; the upper bound 6.7 includes 6.49 but not 6.99.
-    ladder = candidate_ladders(np.array([4.99]), np.array([4.99 * 0.9]), np.array([6.7]), cfg)
-    assert ladder.shape == (1, cfg.n_candidates + 1)
-    assert ladder[0][np.isfinite(ladder[0])].tolist() == [4.99, 5.49, 5.99, 6.49]
-
-
-def test_ladder_bounds_survive_float_cents() -> None:
-    # 0.1 * 3 = 0.30000000000000004 and 4.35 * 100 = 434.99999999999994: both bounds are
-    # themselves allowed prices and must stay in the ladder.
-    cfg = PricingConfig(price_endings=(0.30, 0.35))
-    ladder = candidate_ladders(np.array([2.0]), np.array([0.1 * 3]), np.array([4.35]), cfg)
-    prices = ladder[0][np.isfinite(ladder[0])].tolist()
-    assert prices == [0.3, 0.35, 1.3, 1.35, 2.0, 2.3, 2.35, 3.3, 3.35, 4.3, 4.35]
-
-
-def test_ladder_adds_the_current_price_even_off_ending() -> None:
-    ladder = candidate_ladders(np.array([5.25]), np.array([4.0]), np.array([6.5]), PricingConfig())
-    assert ladder[0][np.isfinite(ladder[0])].tolist() == [4.99, 5.25, 5.99]
-
-
-def test_ladder_subsamples_evenly_and_keeps_both_extremes() -> None:
-    cfg = PricingConfig(n_candidates=5)
-    ladder = candidate_ladders(np.array([50.99]), np.array([1.0]), np.array([100.0]), cfg)
-    # 99 prices 1.99 .. 99.99; steps round(k * 98 / 4) = 0, 25, 49, 74, 98 (half up).
-    assert ladder[0].tolist() == [
-        1.99,
-        26.99,
-        50.99,
-        75.99,
-        99.99,
-        pytest.approx(np.nan, nan_ok=True),
-    ]
-
-
-def test_ladder_with_any_cent_and_nan_range() -> None:
-    cfg = PricingConfig(price_endings=(), n_candidates=10)
-    ladder = candidate_ladders(
-        np.array([1.0, 2.0]), np.array([1.0, np.nan]), np.array([1.05, np.nan]), cfg
-    )
-    assert ladder[0][np.isfinite(ladder[0])].tolist() == [1.0, 1.01, 1.02, 1.03, 1.04, 1.05]
-    assert ladder[1][np.isfinite(ladder[1])].tolist() == [2.0]
-
-
-def test_score_candidates_known_numbers() -> None:
-    prices = np.array([[5.0, 10.0, np.nan]])
-    scores = score_candidates(
-        prices, np.array([100.0]), np.array([10.0]), np.array([-2.0]), np.array([4.0])
-    )
-    np.testing.assert_allclose(scores.units[0, :2], [400.0, 100.0])
-    np.testing.assert_allclose(scores.revenue[0, :2], [2000.0, 1000.0])
-    np.testing.assert_allclose(scores.profit[0, :2], [400.0, 600.0])
-    assert np.isnan(scores.profit[0, 2])
-
-
-def test_uncertain_elasticities_score_the_mean_demand() -> None:
-    # e ~ N(-2, 0.5^2): E[(x / ref) ** e] = (x / ref) ** -2 * exp((0.5 * log(x / ref)) ** 2 / 2),
-    # checked against a numerical average over the normal distribution.
-    prices = np.array([[5.0, 10.0, 15.0]])
-    args = (prices, np.array([100.0]), np.array([10.0]), np.array([-2.0]), np.array([4.0]))
-    point = score_candidates(*args)
-    mean = score_candidates(*args, elasticity_sd=np.array([0.5]))
-    draws = -2.0 + 0.5 * stats.norm.ppf((np.arange(20000) + 0.5) / 20000)
-    averaged = 100.0 * ((prices[0][:, None] / 10.0) ** draws[None, :]).mean(axis=1)
-    np.testing.assert_allclose(mean.units[0], averaged, rtol=1e-3)
-    assert mean.units[0, 1] == point.units[0, 1]  # no uncertainty at the reference price
-    assert (mean.units[0, [0, 2]] > point.units[0, [0, 2]]).all()
-    zero = score_candidates(prices, np.array([0.0]), *args[2:], elasticity_sd=np.array([0.5]))
-    assert (zero.units == 0.0).all()
-
-
-def test_unconstrained_optimum_formulas() -> None:
-    e = np.array([-2.0, -1.0, -0.5, -3.0])
-    cost = np.array([5.0, 5.0, 5.0, 6.0])
-    np.testing.assert_allclose(
-        unconstrained_optimum(e, cost, "profit"), [10.0, np.inf, np.inf, 9.0]
-    )
-    revenue = unconstrained_optimum(e, cost, "revenue")
-    assert revenue[0] == -np.inf and np.isnan(revenue[1]) and revenue[2] == np.inf
-
-
 # --- the scipy choice ----------------------------------------------------------------------------
 
 
@@ -479,7 +365,7 @@ def test_milp_failure_holds_every_product_with_the_reason(monkeypatch: pytest.Mo
     def failing_milp(**_: Any) -> SimpleNamespace:
         return SimpleNamespace(status=4, x=None, message="solver failed")
 
-    monkeypatch.setattr(portfolio, "milp", failing_milp)
+    monkeypatch.setattr(milp_method, "milp", failing_milp)
     rows = run(
         [product("a"), product("b")], [forecast("a"), forecast("b")], replace(WIDE, solver="milp")
     )
@@ -529,11 +415,13 @@ def test_chosen_profit_is_the_max_over_the_ladder() -> None:
     products, demand = random_world(200, seed=7)
     cfg = replace(WIDE, min_change=0.0)
     out = recommend(products, demand, cfg)
-    limits = limits_for(
-        cfg,
+    limits = resolve(
+        products["product_id"].to_list(),
+        ["c"] * products.height,
+        products["is_kvi"].to_numpy(),
         products["min_price"].to_numpy(),
         products["max_price"].to_numpy(),
-        products["is_kvi"].to_numpy(),
+        cfg,
     )
     prange = allowed_range(
         products["current_price"].to_numpy(), products["unit_cost"].to_numpy(), limits
@@ -604,6 +492,7 @@ def pricing_cases(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, PricingC
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pricing_cases())
 def test_recommended_price_never_breaks_a_guardrail(
@@ -612,7 +501,7 @@ def test_recommended_price_never_breaks_a_guardrail(
     products, demand, cfg = case
     out = recommend(products, demand, cfg)
     assert out["product_id"].to_list() == sorted(products["product_id"].to_list())
-    assert tuple(out.columns) == OUTPUT_COLUMNS
+    assert tuple(out.columns) == RECOMMENDATION_COLUMNS
     rules = {r["product_id"]: r for r in products.iter_rows(named=True)}
     ends = {round(e * 100) for e in cfg.price_endings}
     tol = 1e-7

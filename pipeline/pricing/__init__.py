@@ -1,0 +1,63 @@
+"""Price recommendations: guardrails, candidate ladders, vectorised scoring and the scipy choice.
+
+`recommend` (in `engine.py`) is the one entry point the flows call: products and their forecasts
+in, one row per product out (`contract.RECOMMENDATION_COLUMNS`). It runs in small steps, each a
+function in the module named for its concern (DESIGN section 5):
+
+1. `inputs`: products joined with their forecasts; `limits.resolve` then `ladder.allowed_range`:
+   min/max price -> maximum change per run -> margin floor, each the most restrictive of the
+   catalogue, global, category and product rules, recording the rule that set each bound;
+   `holds`: why a product keeps its price before any choice (status, data issues, rules);
+2. `ladder.candidate_ladders`: prices inside the range that end in an allowed ending, plus the
+   current price; candidates closer to the current price than `min_change` are dropped;
+3. `scoring.score_candidates` (and `risk_adjusted` for the risk-aware objective): units, revenue
+   and profit of every candidate in one numpy pass, over the elasticity's uncertainty;
+4. `choice`: the `portfolio` problem over the ladders, solved by `portfolio.solve` (a per-product
+   argmax while products are independent, and under family ordering, the change budget and the
+   revenue floor otherwise), and the outcome of each product;
+5. `scoring.binding_rules`: which rule stopped each price short of its unconstrained optimum;
+6. `explain`: one readable sentence per product.
+
+Holds: a cold start always keeps its price; products whose forecast failed its quality gate or
+whose elasticity is not identified keep theirs when their status is in `hold_statuses`, and so do
+products with more stockout days than `max_stockout_share`. Everything here is pure: frames and
+arrays in, new frames and arrays out, no I/O.
+"""
+
+from pipeline.pricing import portfolio
+from pipeline.pricing.choice import choice_problem, outcomes
+from pipeline.pricing.engine import recommend
+from pipeline.pricing.explain import endings_text, explain
+from pipeline.pricing.ladder import (
+    RULE_ORDER,
+    PriceRange,
+    allowed_range,
+    candidate_ladders,
+    without_small_changes,
+)
+from pipeline.pricing.scoring import (
+    Scores,
+    binding_rules,
+    risk_adjusted,
+    score_candidates,
+    unconstrained_optimum,
+)
+
+__all__ = [
+    "RULE_ORDER",
+    "PriceRange",
+    "Scores",
+    "allowed_range",
+    "binding_rules",
+    "candidate_ladders",
+    "choice_problem",
+    "endings_text",
+    "explain",
+    "outcomes",
+    "portfolio",
+    "recommend",
+    "risk_adjusted",
+    "score_candidates",
+    "unconstrained_optimum",
+    "without_small_changes",
+]
