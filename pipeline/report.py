@@ -2,8 +2,8 @@
 
 `write_report` writes one self-contained HTML page (PNG plots embedded) under
 `<warehouse folder>/reports/`; `write_product_plot` writes one product's PNG. Everything is read
-through the warehouse's read-only query path, like an analyst's `pricing sql`, and plotted with
-matplotlib's Agg backend (no display needed).
+with the named queries in `sql/queries/` (`warehouse.run_named_query`), through the same read-only
+path as an analyst's `pricing sql`, and plotted with matplotlib's Agg backend (no display needed).
 
 Forecast against actuals uses only forecasts a nightly run really made: the latest completed
 nightly run whose forecast days now have sales (a night replayed with `pricing nightly --as-of`
@@ -33,38 +33,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from pipeline import warehouse
-
-_RECOMMENDATIONS = """
-select rec.*, p.unit_cost, p.min_price, p.max_price, p.name, p.category
-from latest_recommendations rec
-join products p using (product_id)
-order by product_id
-"""
-# Forecast days of the latest completed nightly run that has actual sales for any of them.
-_BACKTEST = """
-with checked_runs as (
-    select f.run_id, max(r.as_of) as as_of, max(r.finished_at) as finished_at
-    from forecasts f
-    join runs r on r.run_id = f.run_id and r.status = 'completed' and r.flow = 'nightly'
-    join sales s on s.product_id = f.product_id and s.ds = f.ds
-    group by f.run_id
-    order by as_of desc, finished_at desc
-    limit 1
-)
-select f.run_id, c.as_of, f.product_id, f.ds, f.price as forecast_price, f.units_mean,
-       f.units_p10, f.units_p90, s.units, s.price as paid_price, s.stockout, rec.elasticity
-from forecasts f
-join checked_runs c on c.run_id = f.run_id
-join sales s on s.product_id = f.product_id and s.ds = f.ds
-join recommendations rec on rec.run_id = f.run_id and rec.product_id = f.product_id
-order by f.ds, f.product_id
-"""
-_HISTORY = "select ds, units, price, stockout from sales where product_id = ? order by ds"
-_LATEST_FORECAST = """
-select ds, units_mean, units_p10, units_p90 from forecasts
-where product_id = ? and run_id = (select run_id from latest_recommendations limit 1)
-order by ds
-"""
+from pipeline.contract import ACTIONS, CHANGE_ACTIONS
+from pipeline.summary import hold_reasons
 
 
 class ReportError(ValueError):
@@ -83,27 +53,13 @@ class Curve:
 # --------------------------------------------------------------------------------- data
 
 
-def hold_reasons(recs: pl.DataFrame) -> pl.DataFrame:
-    """Held products counted by reason: `why` (e.g. "cold start") and `products`, most first."""
-    # Reasons read "hold 4.99: cold start: 30 days ..." or "hold 4.99: forecast lost to
-    # seasonal-naive in the backtest (WAPE ...); ...": the reason is the first clause after the
-    # price, cut before any figures, so that products with the same reason group together.
-    why = pl.col("reason").str.extract(r"^hold [^:]+: ([^:;(]+)", 1).str.strip_chars()
-    return (
-        recs.filter(pl.col("action") == "hold")
-        .group_by(why.fill_null("other").alias("why"))
-        .agg(pl.len().alias("products"))
-        .sort(["products", "why"], descending=[True, False])
-    )
-
-
 def latest_recommendations(path: str | Path) -> pl.DataFrame:
     """The latest nightly run's recommendations with each product's cost and price limits.
 
     Raises:
         ReportError: no nightly run has completed yet.
     """
-    recs = warehouse.query_readonly(path, _RECOMMENDATIONS)
+    recs = warehouse.run_named_query(path, "report_recommendations")
     if recs.is_empty():
         raise ReportError("no recommendations yet: run `pricing nightly` first")
     return recs
@@ -116,7 +72,7 @@ def backtest(path: str | Path) -> pl.DataFrame:
         run_id, as_of, product_id, ds, forecast (expected units at the price actually paid),
         actual; stockout days left out. Empty when no forecast day has sales yet.
     """
-    raw = warehouse.query_readonly(path, _BACKTEST)
+    raw = warehouse.run_named_query(path, "report_backtest")
     if raw.is_empty():
         return raw
     # Constant elasticity: units(paid) = units(forecast price) * (paid / forecast price) ** e.
@@ -159,7 +115,7 @@ def price_curve(rec: dict, points: int = 200) -> Curve:
 
 def price_changes(recs: pl.DataFrame) -> np.ndarray:
     """Recommended against current price, in percent, of the products whose price changes."""
-    changed = recs.filter(pl.col("action").is_in(["increase", "decrease"]))
+    changed = recs.filter(pl.col("action").is_in(list(CHANGE_ACTIONS)))
     return ((changed["recommended_price"] / changed["current_price"] - 1) * 100).to_numpy()
 
 
@@ -203,7 +159,7 @@ def _draw_curves(units_ax: Axes, profit_ax: Axes, rec: dict) -> None:
 
 def _curve_title(rec: dict) -> str:
     e = rec["elasticity"]
-    if rec["action"] in ("increase", "decrease"):
+    if rec["action"] in CHANGE_ACTIONS:
         move = f"{rec['action']} {rec['current_price']:.2f} -> {rec['recommended_price']:.2f}"
     else:
         move = f"{rec['action']} at {rec['current_price']:.2f}"
@@ -234,7 +190,7 @@ def plot_changes(recs: pl.DataFrame) -> Figure:
     ax.set_xlabel("recommended change (% of the current price)")
     ax.set_ylabel("products")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    summary = ", ".join(f"{counts.get(a, 0)} {a}" for a in ("increase", "decrease", "keep", "hold"))
+    summary = ", ".join(f"{counts.get(a, 0)} {a}" for a in ACTIONS)
     ax.set_title(f"Price changes: {summary}")
     ax.grid(alpha=0.3)
     return fig
@@ -397,8 +353,8 @@ def write_product_plot(
     """
     source = warehouse.reading_path(path)
     rec = _pick(latest_recommendations(source), product_id)
-    history = warehouse.query_readonly(source, _HISTORY, [product_id]).tail(days)
-    forecast = warehouse.query_readonly(source, _LATEST_FORECAST, [product_id])
+    history = warehouse.run_named_query(source, "product_sales_history", [product_id]).tail(days)
+    forecast = warehouse.run_named_query(source, "product_latest_forecast", [product_id])
     target = out or reports_dir(path) / f"{_safe_name(product_id)}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(figure_png(plot_product(rec, history, forecast)))

@@ -17,15 +17,20 @@ import fcntl
 import json
 import os
 import socket
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from pipeline.errors import UserError, retry
 
-class WarehouseBusyError(RuntimeError):
+
+class WarehouseBusyError(UserError, RuntimeError):
     """Another run held the warehouse for longer than this run was willing to wait."""
+
+
+class _LockHeld(Exception):
+    """One try found the lock held by another run (retried until the wait is over)."""
 
 
 def lock_path(warehouse: str | Path) -> Path:
@@ -107,17 +112,26 @@ def warehouse_lock(
 def _acquire(
     handle: IO[str], path: Path, wait_s: float, on_wait: Callable[[str], None] | None
 ) -> None:
-    deadline = time.monotonic() + wait_s
-    delay, told = 0.05, False
-    while not _try_lock(handle):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise WarehouseBusyError(
-                f"warehouse {path.with_suffix('')} is busy: {_holder_text(path)} is writing it; "
-                f"waited {wait_s:.0f} s (run.lock_wait_s), try again when it has finished"
-            )
-        if not told and on_wait is not None:
+    """Take the lock, retrying with backoff for up to `wait_s` seconds; tell `on_wait` once."""
+    told = False
+
+    def take() -> None:
+        nonlocal told
+        if _try_lock(handle):
+            return
+        # Told only when this run will really wait (never with wait_s = 0).
+        if not told and on_wait is not None and wait_s > 0:
             on_wait(_holder_text(path))
             told = True
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 2, 2.0)
+        raise _LockHeld
+
+    retry(
+        take,
+        retry_on=lambda exc: isinstance(exc, _LockHeld),
+        timeout_s=wait_s,
+        on_timeout=lambda _: WarehouseBusyError(
+            f"warehouse {path.with_suffix('')} is busy: {_holder_text(path)} is writing it; "
+            f"waited {wait_s:.0f} s (run.lock_wait_s), try again when it has finished"
+        ),
+        max_delay_s=2.0,
+    )

@@ -14,6 +14,7 @@ import pytest
 from flows.nightly import nightly
 from pipeline import cli, report, synth
 from pipeline import warehouse as wh
+from pipeline.summary import hold_reasons
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _FIRST_PRODUCT = "select product_id from latest_recommendations order by product_id limit 1"
@@ -59,12 +60,13 @@ def test_hold_reasons_group_products_by_reason_without_their_figures():
             ],
         }
     )
-    assert report.hold_reasons(recs).rows() == [
+    assert hold_reasons(recs).rows() == [
         ("cold start", 2),
         ("forecast lost to seasonal-naive in the backtest", 1),
     ]
 
 
+@pytest.mark.slow
 def test_backtest_compares_the_runs_forecasts_with_sales_at_the_price_paid(replayed_night):
     path, summary = replayed_night
     frame = report.backtest(path)
@@ -83,6 +85,7 @@ def test_backtest_compares_the_runs_forecasts_with_sales_at_the_price_paid(repla
     assert 0 < report.wape(frame) < 1.5
 
 
+@pytest.mark.slow
 def test_report_is_one_html_file_with_three_embedded_plots(replayed_night):
     path, _ = replayed_night
     target = report.write_report(path)
@@ -101,6 +104,7 @@ def test_report_without_a_nightly_run_says_what_to_run(tmp_path):
         report.write_report(tmp_path / "p.duckdb")
 
 
+@pytest.mark.slow
 def test_product_plot_is_a_png(replayed_night, tmp_path):
     path, _ = replayed_night
     product = wh.query_readonly(path, "select product_id from latest_recommendations")[0, 0]
@@ -111,6 +115,7 @@ def test_product_plot_is_a_png(replayed_night, tmp_path):
         report.write_product_plot(path, "NOPE", tmp_path / "none.png")
 
 
+@pytest.mark.slow
 def test_reports_and_evaluate_read_the_snapshot_while_a_writer_holds_the_warehouse(
     replayed_night, tmp_path, write_lock_holder
 ):

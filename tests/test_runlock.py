@@ -77,6 +77,7 @@ def test_a_killed_holder_never_leaves_a_stale_lock(tmp_path):
         assert time.monotonic() - started < 1.0
 
 
+@pytest.mark.slow
 def test_a_busy_warehouse_ends_the_nightly_command_with_one_clear_line(tmp_path, prefect_harness):
     from prefect.settings import PREFECT_API_URL
 
