@@ -15,13 +15,16 @@ import polars as pl
 from scipy import stats
 
 from pipeline import model
+from pipeline.arrays import exp_clipped
 from pipeline.config import ModelConfig
+from pipeline.contract import (
+    DEFAULT_CATEGORY,
+    STATUS_COLD_START,
+    STATUS_GATE_FAILED,
+    STATUS_NOT_IDENTIFIED,
+    STATUS_TRAINED,
+)
 from pipeline.features import Panel, seasonal_naive
-
-STATUS_TRAINED = "trained"
-STATUS_COLD_START = "cold_start"
-STATUS_NOT_IDENTIFIED = "not_identified"
-STATUS_GATE_FAILED = "gate_failed"
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def backtest_errors(
     model_err, naive_err, actual, points = (np.zeros(p) for _ in range(4))
     for origin in origins:
         row = origin - 1 - (panel.n_days - seg_len)
-        predicted = np.exp(np.clip(log_units[:, row, :], -20, 15))
+        predicted = exp_clipped(log_units[:, row, :])
         truth = panel.units[:, origin : origin + horizon]
         good = (panel.observed & ~panel.stockout)[:, origin : origin + horizon]
         naive = seasonal_naive(panel.units, origin, horizon)
@@ -143,7 +146,7 @@ def product_table(
     rows = []
     for i, pid in enumerate(panel.product_ids):
         j = index.get(pid)
-        rows.append(_product_row(outputs, j, panel, i, categories.get(pid, "uncategorised"), cfg))
+        rows.append(_product_row(outputs, j, panel, i, categories.get(pid, DEFAULT_CATEGORY), cfg))
     frame = pl.DataFrame(rows, schema=_ROW_SCHEMA, orient="row")
     frame = pooled_elasticity(frame.with_columns(trusted=pl.col("status") == STATUS_TRAINED))
     use_pool = pl.col("status").is_in([STATUS_COLD_START, STATUS_NOT_IDENTIFIED])
@@ -321,7 +324,7 @@ def summarise(result: model.TrainResult, cfg: ModelConfig) -> ModelOutputs:
 def baseline_daily(net: model.DemandNet, panel: Panel, cfg: ModelConfig) -> np.ndarray:
     """Expected units per day over the horizon from `panel.end`, at the reference price: [P, K]."""
     at_ref = model.predict_segment(net, panel, cfg, future_at_ref=True)
-    return np.exp(np.clip(at_ref[:, -1, :], -20, 15))
+    return exp_clipped(at_ref[:, -1, :])
 
 
 def model_outputs(

@@ -14,6 +14,7 @@ import polars as pl
 
 from pipeline import model
 from pipeline.config import ModelConfig
+from pipeline.contract import STATUS_TRAINED
 from pipeline.features import Panel
 from pipeline.forecast import ModelOutputs, baseline_daily, model_outputs
 
@@ -203,7 +204,7 @@ def model_version_rows(
         "elasticity",
         "elasticity_lo",
         "elasticity_hi",
-        (pl.col("status") == "trained").alias("gate_passed"),
+        (pl.col("status") == STATUS_TRAINED).alias("gate_passed"),
         "status",
         pl.col("product_id").replace_strict(artefacts, return_dtype=pl.String).alias("artefact"),
     )

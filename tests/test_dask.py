@@ -2,7 +2,7 @@
 processes prices exactly as the default in-process runner does.
 
 Exact equality holds because every shard seeds its own training, including the weight
-initialisers (pipeline/model.py), and because the tests run TensorFlow without its oneDNN kernels
+initialisers (pipeline/model/layers.py), and because the tests run TensorFlow without its oneDNN kernels
 (conftest.py, inherited by the workers), whose floating-point order follows the OpenMP thread
 count that Dask sets to 1 in its workers."""
 
@@ -16,6 +16,8 @@ import pytest
 from flows.nightly import nightly
 from pipeline import synth
 from pipeline import warehouse as wh
+
+pytestmark = pytest.mark.slow  # whole flows under the Prefect test harness
 
 COLUMNS = ["product_id", "action", "recommended_price", "binding_rule"]
 

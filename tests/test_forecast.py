@@ -1,16 +1,19 @@
-"""Tests of pipeline/forecast.py: backtest metrics, the quality gate, pooling and quantiles."""
+"""Tests of pipeline/forecast.py: backtests, the quality gate, pooling and quantiles."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
 import polars as pl
 import pytest
 
-from pipeline import forecast
+from pipeline import forecast, model
 from pipeline.config import ModelConfig
-from pipeline.features import Panel
+from pipeline.contract import STATUS_GATE_FAILED, STATUS_TRAINED
+from pipeline.features import Panel, build_panel
+from tests.worlds import sales_frame
 
 K = 7
 
@@ -29,7 +32,7 @@ def make_panel(n_days: int = 70) -> Panel:
     )  # fmt: skip
 
 
-def test_backtest_of_a_perfect_forecast_beats_seasonal_naive_and_scores_zero() -> None:
+def test_backtest_errors_of_a_perfect_forecast_on_an_exact_weekly_pattern() -> None:
     panel = make_panel()
     seg = 28
     # A perfect model: log of the actual units ahead of every origin in the last segment.
@@ -49,6 +52,30 @@ def test_backtest_of_a_perfect_forecast_beats_seasonal_naive_and_scores_zero() -
     scale = forecast.naive_scale(panel, 49)
     assert scale[0] == 0.0
     assert np.isnan(forecast.mase(np.array([1.0]), np.array([3.0]), np.array([0.0])))[0]
+
+
+def test_the_trained_model_beats_seasonal_naive_where_demand_answers_known_prices() -> None:
+    # Random price cuts on a quarter of the days, with a strong price response: seasonal-naive
+    # copies last week's cuts onto days without one, the model knows the backtest days' prices.
+    rng = np.random.default_rng(0)
+    start, days, rows = dt.date(2025, 1, 1), 200, []
+    for pid, level, elasticity in (("A", 30.0, -2.5), ("B", 10.0, -1.5)):
+        for t in range(days):
+            cut = 0.7 if rng.random() < 0.25 else 1.0
+            units = float(rng.poisson(level * cut**elasticity))
+            rows.append((pid, start + dt.timedelta(days=t), units, 3.0 * cut, False, False))
+    panel = build_panel(sales_frame(rows), ["A", "B"], start + dt.timedelta(days=days))
+    cfg = ModelConfig(
+        epochs=2, min_epochs=0, hidden_units=4, segment_days=64, warmup_days=8, horizon=K,
+        validation_days=21, patience=3,
+    )  # fmt: skip
+    result = model.train(panel, cfg)
+    outputs = forecast.model_outputs(result.net, panel, cfg, result.cutoff)
+    assert outputs.n_points.tolist() == [3 * K, 3 * K]  # three weekly origins in the tail
+    assert (outputs.model_abs_error < outputs.naive_abs_error).all()
+    model_wape = forecast.wape(outputs.model_abs_error, outputs.actual_units)
+    naive_wape = forecast.wape(outputs.naive_abs_error, outputs.actual_units)
+    assert (model_wape < naive_wape).all()
 
 
 def test_product_table_gates_pools_and_cold_starts() -> None:
@@ -71,6 +98,32 @@ def test_product_table_gates_pools_and_cold_starts() -> None:
     assert rows["B"]["elasticity"] == pytest.approx(-2.0)  # the category's trusted median
     assert "price never varied" in rows["B"]["hold_reason"]
     assert rows["C"]["status"] == "cold_start" and "20 days" in rows["C"]["hold_reason"]
+
+
+def test_a_product_that_loses_to_seasonal_naive_fails_the_gate() -> None:
+    panel = make_panel()
+    panel = dataclasses.replace(panel, price_varied=np.array([True, True, False]))
+    cfg = ModelConfig(horizon=K, min_history_days=30)
+    outputs = forecast.ModelOutputs(
+        product_ids=("A", "B"), base_daily=np.full((2, K), 2.0),
+        elasticity=np.array([-2.0, -0.7]), elasticity_lo=np.array([-2.5, -1.0]),
+        elasticity_hi=np.array([-1.5, -0.4]), dispersion=np.array([0.1, 0.1]),
+        model_abs_error=np.array([5.0, 12.0]), naive_abs_error=np.array([10.0, 10.0]),
+        actual_units=np.array([50.0, 50.0]), n_points=np.array([21.0, 21.0]),
+        naive_scale=np.array([1.0, 1.0]),
+    )  # fmt: skip
+    table = forecast.product_table(outputs, panel, {"A": "x", "B": "x", "C": "x"}, cfg)
+    rows = {r["product_id"]: r for r in table.iter_rows(named=True)}
+    assert rows["A"]["status"] == STATUS_TRAINED
+    assert rows["B"]["status"] == STATUS_GATE_FAILED
+    assert rows["B"]["hold_reason"] == (
+        "forecast lost to seasonal-naive in the backtest (WAPE 0.24 vs 0.20)"
+    )
+    # The gate judges the demand level, not the price response: B keeps its own elasticity and
+    # interval, and the category's pooled elasticity (beside it) is made of trusted products only.
+    assert rows["B"]["elasticity"] == pytest.approx(-0.7)
+    assert rows["B"]["elasticity_lo"] == pytest.approx(-1.0)
+    assert rows["B"]["pooled_elasticity"] == pytest.approx(-2.0)
 
 
 def test_pooled_elasticity_falls_back_to_all_products() -> None:

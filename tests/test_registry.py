@@ -9,9 +9,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipeline import model, registry, synth
+from pipeline import forecast, model, registry
 from pipeline.config import ModelConfig
+from pipeline.contract import STATUS_GATE_FAILED
 from pipeline.features import build_panel
+from tests.worlds import sales_frame, trainable_panel
 
 CFG = ModelConfig(
     epochs=1, min_epochs=0, hidden_units=4, segment_days=64, warmup_days=8, horizon=7,
@@ -21,10 +23,8 @@ CFG = ModelConfig(
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    world = synth.generate_world(n_products=6, n_days=200, seed=11)
-    as_of = world.sales["ds"].max() + dt.timedelta(days=1)
-    panel = build_panel(world.sales, world.products["product_id"].to_list(), as_of)
-    panel = panel.select(np.where(panel.n_observed >= 150)[0])
+    _, panel = trainable_panel(n_products=6, n_days=200, seed=11, min_observed=150)
+    as_of = panel.end
     folder = tmp_path_factory.mktemp("models") / "v1" / "shard-000"
     outputs, _ = registry.train_shard(panel, CFG, folder)
     versions = pl.DataFrame(
@@ -78,3 +78,31 @@ def test_an_artefact_of_another_format_or_shape_is_retrained_not_loaded(trained)
     assert to_train == ids and reuse == {}
     with pytest.raises(model.ModelArtefactError, match="hidden_units=4"):
         registry.load_shard(folder, panel, other)
+
+
+def test_a_model_that_loses_to_seasonal_naive_is_recorded_as_gate_failed(tmp_path) -> None:
+    # Sales repeat an exact weekly pattern whatever the price: seasonal-naive is perfect, so no
+    # trained model can beat it and every product fails the backtest gate.
+    start, days = dt.date(2025, 1, 1), 160
+    weekly = [10.0, 8.0, 8.0, 9.0, 12.0, 18.0, 15.0]
+    rows = [
+        (pid, start + dt.timedelta(days=t), scale * weekly[t % 7], 2.0 if t % 10 else 1.8, False,
+         False)
+        for pid, scale in (("A", 1.0), ("B", 3.0))
+        for t in range(days)
+    ]  # fmt: skip
+    panel = build_panel(sales_frame(rows), ["A", "B"], start + dt.timedelta(days=days))
+    assert panel.price_varied.all()
+    outputs, _ = registry.train_shard(panel, CFG, tmp_path / "shard-000")
+    assert (outputs.naive_abs_error == 0).all() and (outputs.model_abs_error > 0).all()
+    table = forecast.product_table(outputs, panel, {"A": "x", "B": "x"}, CFG)
+    assert table["status"].to_list() == [STATUS_GATE_FAILED] * 2
+    assert table["hold_reason"].str.starts_with("forecast lost to seasonal-naive").all()
+    # No trusted product to pool from: the pooled estimate falls back to -1; each keeps its own.
+    assert table["pooled_elasticity"].to_list() == [-1.0, -1.0]
+    np.testing.assert_allclose(table["elasticity"].to_numpy(), outputs.elasticity, rtol=1e-6)
+    trained_at = dt.datetime(2025, 6, 10)
+    artefacts = {"A": str(tmp_path / "shard-000"), "B": str(tmp_path / "shard-000")}
+    rows = registry.model_version_rows(table, "v1", "run-1", artefacts, trained_at)
+    assert rows["gate_passed"].to_list() == [False, False]
+    assert rows["status"].to_list() == [STATUS_GATE_FAILED] * 2

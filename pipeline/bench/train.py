@@ -10,16 +10,14 @@ and its products per second are compared with the batched model's on the whole w
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import numpy as np
 
 from pipeline import forecast, model, synth
 from pipeline.bench import machine, median_seconds
+from pipeline.bench.naive import naive_loop
 from pipeline.config import ModelConfig
-from pipeline.features import Panel, build_panel, calendar_features, history_features
-
-WINDOW = 28  # days of history the naive model sees per sample
+from pipeline.features import Panel, build_panel
 
 
 def run(
@@ -85,46 +83,3 @@ def _one_size(
 def _median(values: np.ndarray) -> float | None:
     finite = values[np.isfinite(values)]
     return round(float(np.median(finite)), 4) if finite.size else None
-
-
-def naive_loop(panel: Panel, cfg: ModelConfig, cutoff: int) -> tuple[float, np.ndarray]:
-    """Fit one Sequential LSTM per product in a loop: seconds taken, backtest WAPE per product."""
-    features = history_features(panel, calendar_features(panel.start, panel.n_days))
-    origins = forecast.backtest_origins(panel.n_days, cutoff, cfg.horizon)
-    started = time.perf_counter()
-    wapes = []
-    for i in range(len(panel.product_ids)):
-        net = model.naive_product_model(WINDOW, features.shape[-1], cfg)
-        x, y = _windows(panel, features, i, cutoff, cfg.horizon)
-        scale = max(float(panel.level[i]), 0.05)
-        net.fit(x, y / scale, epochs=cfg.epochs, batch_size=64, verbose=0)
-        wapes.append(_naive_wape(net, panel, features, i, origins, cfg.horizon, scale))
-        model.clear_session()
-    return time.perf_counter() - started, np.array(wapes)
-
-
-def _windows(
-    panel: Panel, features: np.ndarray, i: int, cutoff: int, horizon: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Training windows of product i whose targets are all observed and uncensored."""
-    good = panel.observed[i] & ~panel.stockout[i]
-    ends = np.arange(WINDOW, cutoff - horizon + 1)
-    target_idx = ends[:, None] + np.arange(horizon)[None, :]
-    keep = good[target_idx].all(axis=1) & panel.observed[i][ends - 1]
-    ends = ends[keep]
-    x = np.stack([features[i, e - WINDOW : e] for e in ends]) if ends.size else None
-    if x is None:
-        return np.zeros((1, WINDOW, features.shape[-1]), "float32"), np.zeros((1, horizon))
-    return x.astype("float32"), panel.units[i][ends[:, None] + np.arange(horizon)[None, :]]
-
-
-def _naive_wape(net, panel: Panel, features, i: int, origins, horizon: int, scale: float) -> float:
-    x = np.stack([features[i, o - WINDOW : o] for o in origins]).astype("float32")
-    predicted = net.predict(x, verbose=0) * scale
-    err = actual = 0.0
-    for row, origin in enumerate(origins):
-        truth = panel.units[i, origin : origin + horizon]
-        good = (panel.observed[i] & ~panel.stockout[i])[origin : origin + horizon]
-        err += float((np.abs(truth - predicted[row]) * good).sum())
-        actual += float((truth * good).sum())
-    return err / actual if actual > 0 else float("nan")

@@ -1,0 +1,122 @@
+"""Model artefacts on disk: Keras' `.keras` file plus a JSON sidecar, and the checks on reading.
+
+An artefact records the format and model shape it was made with; one made by another format or
+shape is refused with a `ModelArtefactError` that says to retrain, never loaded half-way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from pipeline.config import ModelConfig
+from pipeline.errors import UserError, first_line
+from pipeline.features import Panel
+from pipeline.model.layers import DemandNet
+from pipeline.model.training import TrainResult
+
+ARTEFACT_FORMAT = 2  # bump when the model's layout changes: older artefacts are refused
+MODEL_FILE = "model.keras"
+META_FILE = "meta.json"
+
+
+class ModelArtefactError(UserError, RuntimeError):
+    """A saved model does not match this code or config; retrain it (`pricing retrain`)."""
+
+
+def save(result: TrainResult, folder: Path, cfg: ModelConfig, extra: dict | None = None) -> Path:
+    """Save the model (Keras' .keras format) and the metadata needed to use it again."""
+    folder.mkdir(parents=True, exist_ok=True)
+    result.net.save(folder / MODEL_FILE)
+    meta = {
+        "format": ARTEFACT_FORMAT,
+        "keras_version": keras.__version__,
+        "product_ids": list(result.panel.product_ids),
+        "ref_price": result.panel.ref_price.tolist(),
+        "level": result.panel.level.tolist(),
+        "recent_level": recent_level(result.panel).tolist(),
+        "model_config": dataclasses.asdict(cfg),
+        **(extra or {}),
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, indent=1))
+    return folder
+
+
+def recent_level(panel: Panel, days: int = 28) -> np.ndarray:
+    """Mean units per day over each product's last `days` observed, uncensored days: [P]."""
+    out = np.zeros(len(panel.product_ids))
+    good = panel.observed & ~panel.stockout
+    for i in range(len(out)):
+        recent = panel.units[i][good[i]][-days:]
+        out[i] = recent.mean() if recent.size else 0.0
+    return out
+
+
+def read_meta(folder: Path) -> dict:
+    """The JSON metadata saved beside a model (product ids, scales, config, backtest)."""
+    try:
+        return json.loads((folder / META_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelArtefactError(
+            f"model artefact {folder} has no readable metadata: {exc}"
+        ) from None
+
+
+def check_artefact(folder: Path, cfg: ModelConfig) -> dict:
+    """The artefact's metadata, if it is complete and was made by this format and model shape.
+
+    Raises:
+        ModelArtefactError: missing files, another artefact format, or another shape than `cfg`.
+    """
+    if not (folder / META_FILE).is_file() or not (folder / MODEL_FILE).is_file():
+        raise ModelArtefactError(f"model artefact {folder} is incomplete: run `pricing retrain`")
+    meta = read_meta(folder)
+    saved = meta.get("model_config", {})
+    if meta.get("format") != ARTEFACT_FORMAT:
+        raise ModelArtefactError(
+            f"model artefact {folder} has format {meta.get('format')}, this code reads "
+            f"{ARTEFACT_FORMAT}: run `pricing retrain`"
+        )
+    for key in ("hidden_units", "horizon", "promo_lift", "elasticity"):
+        if saved.get(key) != getattr(cfg, key):
+            raise ModelArtefactError(
+                f"model artefact {folder} was trained with {key}={saved.get(key)}, config says "
+                f"{getattr(cfg, key)}: run `pricing retrain`"
+            )
+    return meta
+
+
+def load(folder: Path, cfg: ModelConfig) -> tuple[DemandNet, dict]:
+    """Load a saved model; refuse one made by another artefact format or model shape.
+
+    The .keras file is loaded in Keras' safe mode: only the registered model classes of this
+    module can be rebuilt, no arbitrary code (lambdas) is deserialised.
+
+    Raises:
+        ModelArtefactError: missing files, another format, or another shape than `cfg`.
+    """
+    meta = check_artefact(folder, cfg)
+    try:
+        net = keras.saving.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
+    except (ValueError, TypeError, OSError) as exc:
+        raise ModelArtefactError(
+            f"model artefact {folder} cannot be loaded ({first_line(exc)}): run `pricing retrain`"
+        ) from None
+    if not isinstance(net, DemandNet) or net.n_products != len(meta["product_ids"]):
+        raise ModelArtefactError(f"model artefact {folder} does not match its metadata: retrain")
+    return net, meta
+
+
+def with_saved_scales(panel: Panel, meta: dict) -> Panel:
+    """The panel with the reference prices and levels the model was trained with."""
+    index = {pid: i for i, pid in enumerate(meta["product_ids"])}
+    order = np.array([index[p] for p in panel.product_ids])
+    return dataclasses.replace(
+        panel,
+        ref_price=np.asarray(meta["ref_price"], dtype=np.float32)[order],
+        level=np.asarray(meta["level"], dtype=np.float32)[order],
+    )
