@@ -1,4 +1,4 @@
-"""What every flow run shares: its settings, id, stage clock, warehouse lock and failure record.
+"""What every flow run shares: its settings, stage clock, warehouse lock and failure record.
 
 Used by flows/nightly.py (the nightly and retrain flows); kept apart so the flows read as the
 sequence of steps they are.
@@ -7,7 +7,6 @@ sequence of steps they are.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import time
 from collections.abc import Iterator
@@ -20,10 +19,16 @@ from prefect.logging import get_run_logger
 
 from pipeline import runlock, warehouse
 from pipeline.config import Settings, load_settings
+from pipeline.contract import RUN_FAILED
+from pipeline.errors import UserError, first_line
 
 
-class ShardsFailedError(RuntimeError):
-    """Some training shards failed; the finished shards' models were registered."""
+class ShardsFailedError(UserError, RuntimeError):
+    """Some training shards failed; the finished shards' models were registered.
+
+    An operational failure (a worker out of memory, a lost Dask worker), not a bug: the message
+    names the failed shard and its cause, and the next run trains only what is still missing.
+    """
 
 
 @dataclass
@@ -104,7 +109,7 @@ def warehouse_guard(
     except runlock.WarehouseBusyError as exc:
         with contextlib.suppress(Exception):
             warehouse.record_run_start(path, run_id, flow_name, None, params)
-            warehouse.record_run_end(path, run_id, "failed", message=str(exc)[:500])
+            warehouse.record_run_end(path, run_id, RUN_FAILED, message=str(exc)[:500])
         raise
 
 
@@ -115,16 +120,12 @@ class RunState:
     path: str
     run_id: str
     settings: Settings
-    clock: StageClock
-    trained_at: dt.datetime = field(
-        default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    )
+    clock: StageClock = field(default_factory=StageClock)
 
 
 def fail_run(run: RunState, exc: BaseException) -> None:
     """Mark the run failed with the first line of `exc` and its stage times (best effort)."""
-    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     counts = {"stage_seconds": json_text(run.clock.rounded())}
     # The run's own failure is the one to report, not a failure to record it.
     with contextlib.suppress(Exception):
-        warehouse.record_run_end(run.path, run.run_id, "failed", counts, message=message[:500])
+        warehouse.record_run_end(run.path, run.run_id, RUN_FAILED, counts, first_line(exc)[:500])

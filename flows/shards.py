@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from prefect import Task, unmapped
@@ -22,36 +21,9 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from pipeline.config import ModelConfig, RunConfig
-from pipeline.features import Panel
+from pipeline.errors import named_first_line
 from pipeline.forecast import ModelOutputs
-
-
-@dataclass(frozen=True)
-class ShardJob:
-    """One training shard: its products' history, a label, and where its artefact goes."""
-
-    name: str
-    panel: Panel
-    folder: str
-    extra: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ShardResults:
-    """What the shards produced.
-
-    Attributes:
-        finished: the jobs that trained, with their outputs, in job order.
-        failures: one line per failed shard ("shard 2/3 (500 products, P0501..P1000): ...").
-    """
-
-    finished: list[tuple[ShardJob, ModelOutputs]]
-    failures: list[str]
-
-    @property
-    def artefacts(self) -> dict[str, str]:
-        """product_id -> artefact folder, for the products of the finished shards."""
-        return {pid: job.folder for job, _ in self.finished for pid in job.panel.product_ids}
+from pipeline.night import ShardJob
 
 
 def shard_runner(run: RunConfig) -> TaskRunner[Any]:
@@ -91,37 +63,37 @@ def run_shards(
     cfg: ModelConfig,
     run: RunConfig,
     log: Callable[[str], None],
-) -> ShardResults:
+) -> tuple[list[tuple[ShardJob, ModelOutputs]], list[str]]:
     """Train every shard on the configured runner; wait for all of them, failed or not.
 
     Args:
         train: the Prefect task that trains one shard, called as
-            train(panel=, cfg=, folder=, shard=, **job.extra).
+            train(panel=, cfg=, folder=, shard=, groups=).
         jobs: the shards.
         cfg: the model settings every shard uses.
         run: orchestration settings (which runner).
         log: where progress lines go (shards and products done, elapsed, ETA).
 
     Returns:
-        The finished shards' outputs and one line per failed shard.
+        The finished jobs with their outputs, in job order, and one line per failed shard
+        ("shard 2/3 (500 products, P0501..P1000): MemoryError: ...").
     """
     if not jobs:
-        return ShardResults([], [])
+        return [], []
     params: dict[str, Any] = {
         "panel": [job.panel for job in jobs],
         "cfg": unmapped(cfg),
         "folder": [job.folder for job in jobs],
         "shard": [job.name for job in jobs],
+        "groups": [job.groups for job in jobs],
     }
-    for key in jobs[0].extra:
-        params[key] = [job.extra[key] for job in jobs]
     with shard_runner(run) as runner:
         futures = list(runner.map(train, params))
         outcomes = _collect(futures, jobs, log)
     pairs = zip(jobs, outcomes, strict=True)
     finished = [(job, out) for job, out in pairs if not isinstance(out, str)]
     failures = [out for out in outcomes if isinstance(out, str)]
-    return ShardResults(finished, failures)
+    return finished, failures
 
 
 def _collect(
@@ -139,7 +111,7 @@ def _collect(
         try:
             outcomes[n] = future.result()
         except Exception as exc:
-            outcomes[n] = f"{describe(jobs[n], len(jobs), n)}: {_first_line(exc)}"
+            outcomes[n] = f"{describe(jobs[n], len(jobs), n)}: {named_first_line(exc)}"
         products_done += len(jobs[n].panel.product_ids)
         elapsed = time.perf_counter() - started
         eta = elapsed / products_done * (total - products_done)
@@ -148,8 +120,3 @@ def _collect(
             f"in {elapsed:.0f}s, ETA {eta:.0f}s"
         )
     return outcomes
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

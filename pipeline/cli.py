@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from pipeline.errors import UserError, first_line, named_first_line
+
 # A cold ephemeral Prefect server can take well over Prefect's default 20 s to start on a small
 # machine; give it time so first-time users never see that timeout.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
@@ -47,19 +49,42 @@ DaskOpt = Annotated[
 ]
 
 
+class CommandError(UserError):
+    """A command was called in a way that cannot work (the message says how to call it)."""
+
+
+# Exit codes: 1 for a problem the user can fix, 70 (EX_SOFTWARE) for a bug in this package.
+EXIT_USER, EXIT_BUG = 1, 70
+
+
 def _run(debug: bool, action: Callable[[], Any]) -> Any:
-    """Run `action`; user-facing failures become one line on stderr and exit code 1."""
+    """Run `action`; a user's mistake becomes one line on stderr, a bug says it is one.
+
+    `UserError`s (bad files, config, selection, a locked warehouse, ...) print their one-line
+    message and exit 1. Anything else is a programming error: it prints a line saying so, with a
+    hint to rerun with --debug (which shows the traceback) and report it, and exits 70.
+    """
     try:
         return action()
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except UserError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {first_line(exc)}", err=True)
+        raise typer.Exit(EXIT_USER) from None
     except Exception as exc:
         if debug:
             raise
-        text = str(exc).strip().splitlines()
-        typer.echo(f"error: {text[0] if text else type(exc).__name__}", err=True)
-        raise typer.Exit(1) from None
+        typer.echo(
+            f"internal error (a bug in pricing, not in your input): {named_first_line(exc)}\n"
+            "rerun with --debug to see the traceback, and please report it with that traceback",
+            err=True,
+        )
+        raise typer.Exit(EXIT_BUG) from None
 
 
 def _settings(warehouse: Path | None, config: Path | None):
@@ -198,12 +223,12 @@ def retrain(
 ) -> None:
     """Retrain models by hand: --all, --category X or --products a,b,c."""
     from flows.nightly import retrain as retrain_flow
-    from flows.nightly import select_products
     from pipeline import warehouse as wh
+    from pipeline.night import select_products
 
     def action() -> None:
         if sum([all_products, category is not None, products is not None]) != 1:
-            raise ValueError("choose exactly one of --all, --category X or --products a,b,c")
+            raise CommandError("choose exactly one of --all, --category X or --products a,b,c")
         settings = _settings(warehouse, config)
         ids = [p.strip() for p in products.split(",") if p.strip()] if products else None
         # Check the selection before starting Prefect, so a typo is one line, not a failed run.
@@ -439,11 +464,13 @@ def _print_evaluation(warehouse: Path, config: Path | None) -> None:
     source = wh.reading_path(settings.warehouse)
     truth = wh.read_truth(source)
     if truth is None:
-        raise ValueError("no demo_truth in this warehouse: evaluate works on `pricing demo` worlds")
+        raise CommandError(
+            "no demo_truth in this warehouse: evaluate works on `pricing demo` worlds"
+        )
     versions = wh.read_model_versions(source, latest_only=True)
     recs = wh.read_recommendations(source, latest_only=True)
     if versions.is_empty() or recs.is_empty():
-        raise ValueError("no models or recommendations yet: run `pricing nightly` first")
+        raise CommandError("no models or recommendations yet: run `pricing nightly` first")
     report = ev.elasticity_report(versions, truth)
     typer.echo(
         f"\nelasticity vs truth over {report['n_products']} products whose price varied:\n"

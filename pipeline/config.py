@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import UserError
 from pipeline.rules import RulesError, RuleSet, load_rules, read_toml, rule_problem
 
 DEFAULT_WAREHOUSE = Path("warehouse") / "pricing.duckdb"
 WAREHOUSE_ENV = "PRICING_WAREHOUSE"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A user-caused configuration problem; its message is one line that says what to fix."""
 
 

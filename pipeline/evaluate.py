@@ -15,11 +15,17 @@ import numpy as np
 import polars as pl
 
 from pipeline import pricing, synth
+from pipeline.arrays import Z90
 from pipeline.config import PricingConfig
+from pipeline.contract import (
+    ACTION_HOLD,
+    STATUS_COLD_START,
+    STATUS_NOT_IDENTIFIED,
+    STATUS_TRAINED,
+)
+from pipeline.frames import format_text
 
 PROFITS = ("current_profit", "recommended_profit", "oracle_profit", "oracle_priced_profit")
-# z of a two-sided ~90% interval, as the forecaster reports.
-_Z90 = 1.6448536269514722
 
 
 def elasticity_report(versions: pl.DataFrame, truth: pl.DataFrame) -> dict:
@@ -37,7 +43,7 @@ def elasticity_report(versions: pl.DataFrame, truth: pl.DataFrame) -> dict:
         truth.select("product_id", pl.col("elasticity").alias("true"), "price_varied"),
         on="product_id",
     )
-    varied = joined.filter(pl.col("price_varied"), pl.col("status") != "not_identified")
+    varied = joined.filter(pl.col("price_varied"), pl.col("status") != STATUS_NOT_IDENTIFIED)
     error = (varied["elasticity"] - varied["true"]).abs()
     inside = (varied["true"] >= varied["elasticity_lo"]) & (
         varied["true"] <= varied["elasticity_hi"]
@@ -86,15 +92,17 @@ def loglog_table(
     )
     status = (
         pl.when(pl.col("n_days") < min_history_days)
-        .then(pl.lit("cold_start"))
+        .then(pl.lit(STATUS_COLD_START))
         .when(~pl.col("varied").fill_null(False))
-        .then(pl.lit("not_identified"))
-        .otherwise(pl.lit("trained"))
+        .then(pl.lit(STATUS_NOT_IDENTIFIED))
+        .otherwise(pl.lit(STATUS_TRAINED))
     )
     reason = (
-        pl.when(pl.col("status") == "cold_start")
-        .then(pl.format("cold start: {} days of history (minimum {})", "n_days", min_history_days))
-        .when(pl.col("status") == "not_identified")
+        pl.when(pl.col("status") == STATUS_COLD_START)
+        .then(
+            format_text("cold start: {} days of history (minimum {})", "n_days", min_history_days)
+        )
+        .when(pl.col("status") == STATUS_NOT_IDENTIFIED)
         .then(pl.lit("price never varied: elasticity not identifiable"))
     )
     level = (pl.col("intercept") + pl.col("slope") * pl.col("ref_price").log()).exp() * horizon
@@ -104,8 +112,8 @@ def loglog_table(
             reason.alias("hold_reason"),
             level.alias("base_units"),
             pl.col("slope").alias("elasticity"),
-            (pl.col("slope") - _Z90 * pl.col("se")).alias("elasticity_lo"),
-            (pl.col("slope") + _Z90 * pl.col("se")).alias("elasticity_hi"),
+            (pl.col("slope") - Z90 * pl.col("se")).alias("elasticity_lo"),
+            (pl.col("slope") + Z90 * pl.col("se")).alias("elasticity_hi"),
         )
         .select(
             "product_id",
@@ -178,7 +186,7 @@ def _oracles(
     """Oracle prices: the engine on the true curves, free and with the same products held."""
     catalogue = products.join(demand, on="product_id", how="semi")
     free = pricing.recommend(catalogue, demand, cfg)
-    held = recommendations.filter(pl.col("action") == "hold")["product_id"]
+    held = recommendations.filter(pl.col("action") == ACTION_HOLD)["product_id"]
     same_holds = demand.with_columns(
         hold_reason=pl.when(pl.col("product_id").is_in(held.to_list())).then(
             pl.lit("held by the recommendation")
@@ -225,7 +233,7 @@ def profit_capture(
         price = pl.col(f"{name}_price")
         units = pl.col("base_units") * (price / pl.col("ref_price")) ** pl.col("elasticity")
         frame = frame.with_columns(((price - pl.col("unit_cost")) * units).alias(f"{name}_profit"))
-    sums = [pl.col(*PROFITS).sum(), (pl.col("action") == "hold").sum().alias("n_held")]
+    sums = [pl.col(*PROFITS).sum(), (pl.col("action") == ACTION_HOLD).sum().alias("n_held")]
     per_category = frame.group_by("category").agg(*sums).with_columns(_captures()).sort("category")
     overall = frame.select(*sums).with_columns(_captures()).row(0, named=True)
     totals = {k: v if k == "n_held" else _float(v) for k, v in overall.items()}
@@ -273,7 +281,7 @@ def evaluate_policies(
     for name, recs in priced.items():
         overall, per_category = profit_capture(recs, products, truth, start, horizon, cfg)
         report[name] = {"overall": overall, "per_category": per_category.to_dicts()}
-    trained = baseline.filter(pl.col("status") == "trained")
+    trained = baseline.filter(pl.col("status") == STATUS_TRAINED)
     report["loglog"]["elasticity"] = elasticity_report(trained, truth)
     return report
 

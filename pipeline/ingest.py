@@ -17,26 +17,15 @@ from typing import NoReturn
 import polars as pl
 
 from pipeline.config import PricingConfig
-
-# Column orders of the warehouse tables (sql/migrations/001_core_tables.sql); tests keep them equal.
-PRODUCT_COLUMNS: tuple[str, ...] = (
-    "product_id",
-    "name",
-    "category",
-    "family_id",
-    "size_rank",
-    "unit_cost",
-    "current_price",
-    "min_price",
-    "max_price",
-    "is_active",
-    "is_kvi",
-    "launched_on",
+from pipeline.contract import (
+    DEFAULT_CATEGORY,
+    PRODUCT_COLUMNS,
+    PRODUCTS_REQUIRED,
+    SALES_COLUMNS,
+    SALES_KEY,
+    SALES_REQUIRED,
 )
-SALES_COLUMNS: tuple[str, ...] = ("product_id", "ds", "units", "price", "promo", "stockout")
-SALES_REQUIRED: tuple[str, ...] = ("product_id", "ds", "units", "price")
-PRODUCTS_REQUIRED: tuple[str, ...] = ("product_id", "unit_cost")
-DEFAULT_CATEGORY = "uncategorised"
+from pipeline.errors import UserError, first_line
 
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
@@ -47,7 +36,7 @@ _READERS: dict[str, Callable[[Path], pl.DataFrame]] = {
 }
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """A problem in the user's input files; the message is one line naming file, row and check.
 
     Row numbers are 1-based data rows: the header is not counted.
@@ -71,9 +60,9 @@ def read_table_file(path: Path) -> pl.DataFrame:
     try:
         return reader(path)
     except (OSError, pl.exceptions.PolarsError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        kind = path.suffix.lstrip(".").upper()
         raise InputError(
-            f"{path.name}: cannot be read as {path.suffix.lstrip('.').upper()} ({first}): "
+            f"{path.name}: cannot be read as {kind} ({first_line(exc)}): "
             "check the file is not damaged and has a header row"
         ) from None
 
@@ -240,7 +229,7 @@ def validate_sales(frame: pl.DataFrame, source: str) -> pl.DataFrame:
     promo = _boolean(frame, "promo", source, default=False)
     stockout = _boolean(frame, "stockout", source, default=False)
     sales = pl.DataFrame([product_id, ds, units, price, promo, stockout])
-    _unique(source, sales, ["product_id", "ds"], "unique_product_day")
+    _unique(source, sales, list(SALES_KEY), "unique_product_day")
     return sales.sort("product_id", "ds")
 
 
@@ -373,8 +362,6 @@ def validate_products(
 
 
 __all__ = [
-    "PRODUCT_COLUMNS",
-    "SALES_COLUMNS",
     "InputError",
     "read_table_file",
     "validate_products",

@@ -41,18 +41,22 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from pipeline.contract import (
+    CHECK_FUTURE_DATE,
+    CHECK_GAP,
+    CHECK_UNKNOWN_PRODUCT,
+    DATA_ISSUE,
+    NOT_HOLDING_CHECKS,
+    PRODUCT_PRICES,
+)
+from pipeline.frames import format_text
+
 ISSUE_SCHEMA: dict[str, pl.DataType] = {
     "product_id": pl.String(),
     "ds": pl.Date(),
     "check": pl.String(),
     "detail": pl.String(),
 }
-GAP = "gap"
-UNKNOWN_PRODUCT = "sales_product_known"
-FUTURE_DATE = "future_date"
-# Issues that are recorded without holding the product.
-NOT_HOLDING = frozenset({GAP, UNKNOWN_PRODUCT})
-PRODUCT_PRICES = ("unit_cost", "current_price", "min_price", "max_price")
 # Shops east of UTC may already be selling "tomorrow" in UTC terms.
 FUTURE_SLACK = dt.timedelta(days=1)
 
@@ -95,20 +99,9 @@ def _missing(column: str) -> pl.Expr:
     return pl.col(column).is_null() | pl.col(column).is_nan().fill_null(False)
 
 
-def _format(template: str, *values: pl.Expr) -> pl.Expr:
-    """`pl.format` built on `concat_str`: polars 2.1's pl.format can panic on filtered frames."""
-    pieces = template.split("{}")
-    if len(pieces) != len(values) + 1:
-        raise ValueError(f"template {template!r} needs {len(pieces) - 1} values")
-    parts = [pl.lit(pieces[0])]
-    for value, piece in zip(values, pieces[1:], strict=True):
-        parts += [value.cast(pl.String), pl.lit(piece)]
-    return pl.concat_str(parts)
-
-
 def _text(template: str, *columns: str) -> pl.Expr:
     """A detail text; null values are written as 'null' instead of making the text null."""
-    return _format(template, *(pl.col(c).cast(pl.String).fill_null("null") for c in columns))
+    return format_text(template, *(pl.col(c).cast(pl.String).fill_null("null") for c in columns))
 
 
 def _sales_rules(limit: dt.date) -> list[_Rule]:
@@ -133,13 +126,13 @@ def _sales_rules(limit: dt.date) -> list[_Rule]:
         _Rule(
             "unique_product_day",
             pl.col("_repeat"),
-            _format(
+            format_text(
                 "{} rows for this product and day: all dropped",
                 pl.len().over("product_id", "ds").cast(pl.String),
             ),
         ),
         _Rule(
-            FUTURE_DATE,
+            CHECK_FUTURE_DATE,
             pl.col("ds") > limit,
             pl.lit(f"dated after {limit} (today + 1 day): a sale cannot be in the future"),
         ),
@@ -233,8 +226,8 @@ def _gaps(keyed: pl.DataFrame, limit: dt.date) -> pl.DataFrame:
             found.select(
                 "product_id",
                 pl.col("_gap_from").alias("ds"),
-                pl.lit(GAP).alias("check"),
-                _format(
+                pl.lit(CHECK_GAP).alias("check"),
+                format_text(
                     "{} days without a sales row ({} to {}): treated as unobserved",
                     (pl.col("ds") - pl.col("_gap_from")).dt.total_days().cast(pl.String),
                     pl.col("_gap_from").cast(pl.String),
@@ -251,7 +244,7 @@ def _unknown(orphans: pl.DataFrame) -> pl.DataFrame:
             orphans.select(
                 pl.col("product_id").cast(pl.String),
                 "ds",
-                pl.lit(UNKNOWN_PRODUCT).alias("check"),
+                pl.lit(CHECK_UNKNOWN_PRODUCT).alias("check"),
                 _text("product {} is not in the products table: its sales are not used",
                       "product_id").alias("detail"),
             )
@@ -262,17 +255,18 @@ def _unknown(orphans: pl.DataFrame) -> pl.DataFrame:
 def hold_reasons(issues: pl.DataFrame, product_ids: pl.Series) -> pl.DataFrame:
     """One hold reason per priced product with a holding issue, naming its checks and counts."""
     holding = issues.filter(
-        ~pl.col("check").is_in(list(NOT_HOLDING)), pl.col("product_id").is_in(product_ids.implode())
+        ~pl.col("check").is_in(list(NOT_HOLDING_CHECKS)),
+        pl.col("product_id").is_in(product_ids.implode()),
     )
     counts = holding.group_by("product_id", "check").len().sort("product_id", "check")
     plural = pl.when(pl.col("len") == 1).then(pl.lit("row")).otherwise(pl.lit("rows"))
-    rows = _format("{} ({} {})", pl.col("check"), pl.col("len").cast(pl.String), plural)
+    rows = format_text("{} ({} {})", pl.col("check"), pl.col("len").cast(pl.String), plural)
     reasons = counts.group_by("product_id", maintain_order=True).agg(
         rows.str.join(", ").alias("checks")
     )
     return reasons.select(
         "product_id",
-        _format("data issue: {}; see data_issues", pl.col("checks")).alias("hold_reason"),
+        format_text(f"{DATA_ISSUE}: {{}}; see data_issues", pl.col("checks")).alias("hold_reason"),
     )
 
 
@@ -302,7 +296,7 @@ def check_history(
     row_issues, failed = _apply(keyed, rules, pl.col("ds"))
     parts = [row_issues, _gaps(keyed, limit), _apply(products, _product_rules(), pl.lit(None))[0]]
     if later is not None and later.height:
-        future = [rule for rule in rules if rule.name == FUTURE_DATE]
+        future = [rule for rule in rules if rule.name == CHECK_FUTURE_DATE]
         parts.append(_apply(later, future, pl.col("ds"))[0])
     if orphans is not None and orphans.height:
         parts.append(_unknown(orphans))

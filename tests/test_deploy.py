@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from flows.deploy import NIGHTLY_DEPLOYMENT, RETRAIN_DEPLOYMENT, build_deployments
@@ -25,6 +26,7 @@ def _settings(tmp_path: Path, extra: str = ""):
     return load_settings(config, tmp_path / "pricing.duckdb"), config
 
 
+@pytest.mark.slow
 def test_nightly_is_scheduled_in_its_time_zone_and_retrain_is_not(tmp_path, prefect_harness):
     from prefect import get_client
 
@@ -81,6 +83,7 @@ def _wait_for_deployment(name: str, warehouse: Path, timeout_s: float) -> None:
     raise AssertionError(f"{name} was not served for {warehouse} within {timeout_s} s")
 
 
+@pytest.mark.slow
 def test_served_retrain_deployment_runs_when_triggered(tmp_path, prefect_harness):
     """`pricing serve` in its own process picks up a retrain started through the Prefect API."""
     from prefect.deployments import run_deployment

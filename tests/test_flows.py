@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import polars as pl
 import pytest
@@ -11,6 +12,9 @@ from flows.nightly import nightly, retrain
 from pipeline import synth
 from pipeline import warehouse as wh
 from pipeline.config import PricingConfig
+from pipeline.errors import UserError
+
+pytestmark = pytest.mark.slow  # whole flows under the Prefect test harness
 
 EPOCHS = 3
 
@@ -22,6 +26,20 @@ def demo_warehouse(tmp_path_factory, prefect_harness):
     wh.write_inputs(path, world.products, world.sales, world.truth)
     summary = nightly(warehouse_path=str(path), epochs=EPOCHS)
     return path, world, summary
+
+
+@pytest.fixture()
+def own_warehouse(demo_warehouse, tmp_path):
+    """A copy of the module's warehouse after its first night, for a test that writes to it.
+
+    The shared warehouse stays as the first night left it, so the tests that only read it pass
+    in any order. The copy's model versions still point at the first night's artefacts, which
+    are only read.
+    """
+    path, world, summary = demo_warehouse
+    copy = tmp_path / "pricing.duckdb"
+    shutil.copy(path, copy)
+    return copy, world, summary
 
 
 def test_nightly_writes_a_recommendation_or_reasoned_hold_for_every_product(demo_warehouse):
@@ -71,8 +89,8 @@ def test_models_forecasts_and_run_record_are_written(demo_warehouse):
     assert runs.filter(pl.col("run_id") == summary["run_id"])["status"].item() == "completed"
 
 
-def test_rerunning_a_night_reuses_models_and_replaces_not_duplicates(demo_warehouse):
-    path, _world, first = demo_warehouse
+def test_rerunning_a_night_reuses_models_and_replaces_not_duplicates(own_warehouse):
+    path, _world, first = own_warehouse
     second = nightly(warehouse_path=str(path), epochs=EPOCHS)
     assert second["n_trained"] == 0  # current models were reused
     count = wh.query_readonly(
@@ -83,8 +101,8 @@ def test_rerunning_a_night_reuses_models_and_replaces_not_duplicates(demo_wareho
     assert set(recs["run_id"]) == {second["run_id"]}
 
 
-def test_retrain_a_category_registers_new_models(demo_warehouse):
-    path, world, _ = demo_warehouse
+def test_retrain_a_category_registers_new_models(own_warehouse):
+    path, world, _ = own_warehouse
     category = world.products["category"][0]
     before = wh.read_model_versions(path, latest_only=False).height
     summary = retrain(warehouse_path=str(path), category=category, epochs=EPOCHS)
@@ -96,9 +114,9 @@ def test_retrain_a_category_registers_new_models(demo_warehouse):
     assert set(newest["product_id"]) <= set(in_category)
 
 
-def test_retrain_unknown_product_fails_with_a_clear_message(demo_warehouse):
-    path, _, _ = demo_warehouse
-    with pytest.raises(ValueError, match="unknown or inactive product id"):
+def test_retrain_unknown_product_fails_with_a_clear_message(own_warehouse):
+    path, _, _ = own_warehouse
+    with pytest.raises(UserError, match="unknown or inactive product id"):
         retrain(warehouse_path=str(path), product_ids=["NOPE-1"], epochs=EPOCHS)
 
 

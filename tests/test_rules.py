@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pipeline.config import ConfigError, PricingConfig, load_settings
-from pipeline.rules import Rules, RulesError, RuleSet, load_rules, parse_rules, resolve
+from pipeline.pricing.limits import resolve
+from pipeline.rules import Rules, RulesError, RuleSet, load_rules, parse_rules
 
 RULES_TOML = """
 [category.beverages]

@@ -11,7 +11,7 @@ import pytest
 
 from flows.nightly import nightly
 from flows.run import ShardsFailedError
-from flows.summary import summary_markdown
+from pipeline.summary import summary_markdown
 from pipeline import registry, synth
 from pipeline import warehouse as wh
 
@@ -28,6 +28,7 @@ def two_shard_world(tmp_path, prefect_harness):
     return path, config
 
 
+@pytest.mark.slow
 def test_a_failed_shard_keeps_the_others_work_for_the_next_run(two_shard_world, monkeypatch):
     path, config = two_shard_world
     real_train = registry.train_shard
@@ -57,6 +58,7 @@ def test_a_failed_shard_keeps_the_others_work_for_the_next_run(two_shard_world, 
     assert second["n_trained"] == latest.height - kept.height > 0
 
 
+@pytest.mark.slow
 def test_every_run_records_its_seconds_per_stage(two_shard_world):
     path, config = two_shard_world
     summary = nightly(warehouse_path=str(path), config_file=str(config), epochs=EPOCHS)

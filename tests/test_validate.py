@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from pipeline import validate
+from pipeline.contract import CHECK_GAP
 
 START = dt.date(2026, 1, 1)
 LIMIT = dt.date(2026, 3, 1)
@@ -76,7 +77,7 @@ def test_a_bad_sales_row_is_quarantined_and_its_product_held(case: str) -> None:
     corrupt, check = SALES_CASES[case]
     sales = corrupt(make_sales())
     checked = validate.check_history(make_products(), sales, limit=LIMIT)
-    failed = checked.issues.filter(pl.col("check") != validate.GAP)
+    failed = checked.issues.filter(pl.col("check") != CHECK_GAP)
     assert failed.select("product_id", "ds", "check").rows() == [("B", sales["ds"][12], check)]
     assert failed["detail"][0]
     assert checked.sales.height == sales.height - 1
