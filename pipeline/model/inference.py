@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from pipeline.arrays import exp_clipped
+from pipeline.arrays import Z90, exp_clipped
 from pipeline.config import ModelConfig
 from pipeline.features import Panel
 from pipeline.model.batching import make_batch, segment_starts
@@ -36,8 +36,8 @@ def elasticities(net: DemandNet) -> np.ndarray:
     return ops.convert_to_numpy(net.elasticity())
 
 
-def fit_statistics(net: DemandNet, panel: Panel, cfg: ModelConfig, z: float = 1.645) -> dict:
-    """Elasticity with an approximate ~90% interval (z=1.645), and residual dispersion, per product.
+def fit_statistics(net: DemandNet, panel: Panel, cfg: ModelConfig, z: float = Z90) -> dict:
+    """Elasticity with an approximate ~90% interval (+- Z90 se) and residual dispersion per product.
 
     Computed over the one-day-ahead forecasts of the whole history. The standard error is the
     inverse Poisson Fisher information of the elasticity with the price term centred (the baseline

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from pipeline.arrays import BoolArray, FloatArray, StrArray
+from pipeline.arrays import Z90, BoolArray, FloatArray, StrArray
 from pipeline.config import PricingConfig
 from pipeline.contract import POOLED_STATUSES, STATUS_TRAINED
 from pipeline.pricing.inputs import float_column
@@ -134,7 +134,7 @@ def elasticity_sd(frame: pl.DataFrame) -> FloatArray:
     of the trained elasticities in its category; an own one's ~90% interval gives its sd.
     """
     e, lo = float_column(frame, "elasticity"), float_column(frame, "elasticity_lo")
-    own = np.where(np.isfinite(e - lo), np.maximum(e - lo, 0.0) / stats.norm.ppf(0.95), 0.0)
+    own = np.where(np.isfinite(e - lo), np.maximum(e - lo, 0.0) / Z90, 0.0)
     trained = frame.filter(pl.col("status") == STATUS_TRAINED)
     overall = trained["elasticity"].std() if trained.height > 1 else None
     spread = trained.group_by("category").agg(pl.col("elasticity").std().alias("_sd"))
