@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,21 @@ from pipeline.runlock import WarehouseBusyError, lock_path, warehouse_lock
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _holder(path: Path, hold_s: float) -> subprocess.Popen:
-    """Another process that takes the lock as a 'nightly' run and holds it for hold_s seconds."""
+def _holder(path: Path) -> subprocess.Popen:
+    """Another process that takes the lock as a 'nightly' run and holds it until stdin closes."""
     code = textwrap.dedent(
         f"""
-        import sys, time
+        import sys
         from pipeline.runlock import warehouse_lock
         with warehouse_lock({str(path)!r}, "nightly", "holder-run", 0):
             print("locked", flush=True)
-            time.sleep({hold_s})
+            sys.stdin.read()
         """
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
+        [sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -43,19 +43,27 @@ def test_lock_file_sits_next_to_the_warehouse(tmp_path):
 
 def test_a_second_run_waits_for_the_first_to_finish(tmp_path):
     path = tmp_path / "pricing.duckdb"
-    holder = _holder(path, hold_s=1.5)
+    holder = _holder(path)
     waited_for: list[str] = []
-    started = time.monotonic()
-    with warehouse_lock(path, "retrain", "waiting-run", 30, waited_for.append):
-        waited = time.monotonic() - started
+    order: list[str] = []
+
+    def waiting(holder_text: str) -> None:
+        # The waiter found the lock taken: only now does the first run finish.
+        waited_for.append(holder_text)
+        order.append("waiting")
+        assert holder.stdin is not None
+        holder.stdin.close()
+
+    with warehouse_lock(path, "retrain", "waiting-run", 60, waiting):
+        order.append("locked")
     holder.wait(timeout=30)
-    assert waited > 0.5
-    assert waited_for and "nightly run holder-run" in waited_for[0]
+    assert order == ["waiting", "locked"]
+    assert "nightly run holder-run" in waited_for[0]
 
 
 def test_a_run_that_waits_too_long_names_the_holder(tmp_path):
     path = tmp_path / "pricing.duckdb"
-    holder = _holder(path, hold_s=60)
+    holder = _holder(path)
     try:
         with (
             pytest.raises(WarehouseBusyError, match=r"busy: nightly run holder-run \(pid \d+"),
@@ -69,12 +77,13 @@ def test_a_run_that_waits_too_long_names_the_holder(tmp_path):
 
 def test_a_killed_holder_never_leaves_a_stale_lock(tmp_path):
     path = tmp_path / "pricing.duckdb"
-    holder = _holder(path, hold_s=60)
+    holder = _holder(path)
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
-    started = time.monotonic()
-    with warehouse_lock(path, "nightly", "next-run", 5):
-        assert time.monotonic() - started < 1.0
+    waited: list[str] = []
+    # No wait allowed at all: the kernel released the dead holder's lock.
+    with warehouse_lock(path, "nightly", "next-run", 0, waited.append):
+        assert waited == []
 
 
 @pytest.mark.slow
@@ -87,7 +96,7 @@ def test_a_busy_warehouse_ends_the_nightly_command_with_one_clear_line(tmp_path,
     config = tmp_path / "settings.toml"
     config.write_text("[run]\nlock_wait_s = 1.0\n")
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    holder = _holder(path, hold_s=120)
+    holder = _holder(path)
     try:
         done = subprocess.run(
             [sys.executable, "-m", "pipeline.cli", "nightly", "--warehouse", str(path),

@@ -67,7 +67,9 @@ def test_every_run_records_its_seconds_per_stage(two_shard_world):
     )
     stages = json.loads(stored["stage_seconds"].item())
     assert set(stages) == {"read", "train", "forecast", "optimise", "write"}
-    assert all(seconds >= 0 for seconds in stages.values())
+    # Every stage did work this night (models trained, a write happened), and the stored times
+    # include the write's own, recorded after it.
+    assert all(seconds > 0 for seconds in stages.values())
     assert stages == summary["stage_seconds"]
     assert json.loads(stored["parameters"].item())["dask_workers"] == 0
 
