@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.contract import RELEASABLE_STATUSES
 from pipeline.errors import UserError
 from pipeline.rules import RulesError, RuleSet, load_rules, read_toml, rule_problem
 
@@ -134,7 +135,16 @@ class PricingConfig:
         risk_quantile: 0 prices on expected demand; a value in (0, 0.5) prices on that lower
             quantile of demand (elasticity uncertainty plus negative-binomial noise).
         hold_statuses: forecast statuses whose products keep their price ("gate_failed",
-            "not_identified"); a cold start is always held.
+            "not_identified", "confounded"); a cold start is always held.
+        trust_widening: the trust region: a product moves only within the prices it has sold
+            at (`price_seen_lo`..`price_seen_hi` of the forecaster's table) widened by this
+            fraction on each side, since the demand curve is a local fit; a price already
+            outside stays where it is. The default, one run's maximum change, lets a product
+            step once past the prices seen, then wait for sales there (the range is a quantile
+            of its days). A large value (e.g. 10) turns it off in effect.
+        hold_inelastic: hold a product whose elasticity estimate is -1 or above (profit, or
+            revenue, would rise without bound with price, so only a cap would stop it); false
+            prices it like any other, up to the trust region's edge.
         max_stockout_share: hold a product whose recent share of stockout days is above this
             (1.0 never holds for stockouts).
         solver: "auto" (a per-product argmax while products are independent; when rules
@@ -144,6 +154,19 @@ class PricingConfig:
             (per-product best, then coupling rules repaired greedily: the baseline).
         milp_time_limit: seconds scipy's milp may run; with solver "milp", no valid answer in
             time holds every product with the reason.
+        explore: price tests for products whose elasticity is not identified (see
+            pipeline/pricing/explore.py): "off", "test" (alternate today's price and a step)
+            or "thompson" (price on an elasticity drawn from the product's posterior).
+        explore_step: the test's price step, a fraction of the price the test started at.
+        explore_kvi_step: the step of a key-value item (0: KVIs never test).
+        explore_min_days: days each price of a test is held before the next.
+        explore_phases: phases of a test ("price test 2 of 4"): step, back, step, back.
+        explore_width: a test ends when the elasticity's ~90% interval is narrower than this.
+        explore_max_products: most products testing at once.
+        explore_max_risk: most expected profit put at risk per night by tests, as a fraction
+            of the night's total expected profit at today's prices.
+        explore_cold_days: a cold start tests once it has this many days of history.
+        explore_seed: seed of the Thompson draws (with the night's date and the product).
     """
 
     max_change_up: float = 0.10
@@ -163,13 +186,26 @@ class PricingConfig:
     revenue_floor: float = 0.0
     objective: str = "profit"
     risk_quantile: float = 0.0
-    hold_statuses: tuple[str, ...] = ("gate_failed", "not_identified")
+    hold_statuses: tuple[str, ...] = ("gate_failed", "not_identified", "confounded")
     max_stockout_share: float = 0.2
+    trust_widening: float = 0.10
+    hold_inelastic: bool = True
     solver: str = "auto"
     milp_time_limit: float = 60.0
+    explore: str = "test"
+    explore_step: float = 0.05
+    explore_kvi_step: float = 0.03
+    explore_min_days: int = 7
+    explore_phases: int = 4
+    explore_width: float = 1.0
+    explore_max_products: int = 50
+    explore_max_risk: float = 0.02
+    explore_cold_days: int = 28
+    explore_seed: int = 0
 
     def __post_init__(self) -> None:
         self._check_rules()
+        self._check_explore()
         _check(2 <= self.n_candidates <= 1000, "pricing.n_candidates", "must be in [2, 1000]")
         _check(0 <= self.min_change < 1, "pricing.min_change", "must be in [0, 1)")
         _check(
@@ -203,12 +239,37 @@ class PricingConfig:
             except RulesError as exc:
                 raise ConfigError(f"config key 'pricing.rules_file': {exc}") from None
 
+    def _check_explore(self) -> None:
+        _check(
+            self.explore in ("off", "test", "thompson"),
+            "pricing.explore",
+            "must be 'off', 'test' or 'thompson'",
+        )
+        _check(0 < self.explore_step <= 0.5, "pricing.explore_step", "must be in (0, 0.5]")
+        _check(0 <= self.explore_kvi_step <= 0.5, "pricing.explore_kvi_step", "must be in [0, 0.5]")
+        _check(self.explore_min_days >= 1, "pricing.explore_min_days", "must be >= 1")
+        _check(
+            2 <= self.explore_phases * self.explore_min_days <= 28 and self.explore_phases >= 2,
+            "pricing.explore_phases",
+            "must be >= 2, with explore_phases * explore_min_days at most 28 days (4 weeks)",
+        )
+        _check(self.explore_width > 0, "pricing.explore_width", "must be > 0")
+        _check(self.explore_max_products >= 0, "pricing.explore_max_products", "must be >= 0")
+        _check(0 <= self.explore_max_risk <= 1, "pricing.explore_max_risk", "must be in [0, 1]")
+        _check(self.explore_cold_days >= 1, "pricing.explore_cold_days", "must be >= 1")
+
     def _check_policy(self) -> None:
         object.__setattr__(self, "hold_statuses", tuple(self.hold_statuses))
         _check(
-            set(self.hold_statuses) <= {"gate_failed", "not_identified"},
+            set(self.hold_statuses) <= set(RELEASABLE_STATUSES),
             "pricing.hold_statuses",
-            "may list only 'gate_failed' and 'not_identified' (cold starts are always held)",
+            f"may list only {', '.join(map(repr, RELEASABLE_STATUSES))} "
+            "(cold starts are always held)",
+        )
+        _check(
+            0 <= self.trust_widening <= 10,
+            "pricing.trust_widening",
+            "must be a fraction in [0, 10] (0.1: 10% beyond the prices seen)",
         )
         _check(0 <= self.max_stockout_share <= 1, "pricing.max_stockout_share", "must be in [0, 1]")
         _check(

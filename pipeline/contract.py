@@ -38,14 +38,21 @@ STATUS_TRAINED = "trained"  # own model, passed the backtest gate, own elasticit
 STATUS_COLD_START = "cold_start"  # too little history to train: category profile and elasticity
 STATUS_NOT_IDENTIFIED = "not_identified"  # its price never varied: pooled elasticity
 STATUS_GATE_FAILED = "gate_failed"  # lost to seasonal-naive in the backtest: pooled elasticity
+# Its price moves with its demand (set in response to demand, as hotels and events do): the
+# regression reads demand as inelastic, so its elasticity is not trusted (held by default).
+STATUS_CONFOUNDED = "confounded"
 
 # Statuses pricing may release from a hold (`PricingConfig.hold_statuses`); a cold start (and any
 # status it does not know) with a hold reason is always held.
-RELEASABLE_STATUSES: tuple[str, ...] = (STATUS_GATE_FAILED, STATUS_NOT_IDENTIFIED)
+RELEASABLE_STATUSES: tuple[str, ...] = (
+    STATUS_GATE_FAILED,
+    STATUS_NOT_IDENTIFIED,
+    STATUS_CONFOUNDED,
+)
 # Statuses whose elasticity is uncertain as its category's spread, not by its own interval: a
 # cold start or a product whose price never varied also takes its category's pooled elasticity; a
 # gate failure keeps its own estimate (only its forecast lost to seasonal-naive).
-POOLED_STATUSES: tuple[str, ...] = (STATUS_COLD_START, *RELEASABLE_STATUSES)
+POOLED_STATUSES: tuple[str, ...] = (STATUS_COLD_START, STATUS_GATE_FAILED, STATUS_NOT_IDENTIFIED)
 
 # --- recommendations ------------------------------------------------------------------------
 

@@ -235,3 +235,67 @@ def seasonal_naive(units: np.ndarray, origin: int, horizon: int, season: int = 7
     k = np.arange(horizon)
     source = origin - season + (k % season)
     return units[:, source]
+
+
+# A price paid on fewer than about this share of a product's regular days is not yet evidence of
+# its demand there (one-day glitches, a move made last week).
+PRICE_SEEN_QUANTILE = 0.05
+
+
+def price_seen_range(sales: pl.DataFrame, quantile: float = PRICE_SEEN_QUANTILE) -> pl.DataFrame:
+    """The prices each product has sold at: the range the pricing engine's trust region keeps to.
+
+    Over each product's uncensored rows (no stockout) without a promotion, the `quantile` and
+    `1 - quantile` quantiles of the price paid (each an actual price paid). A promotion's display
+    lifts demand beyond its price cut, so a promotional price is no evidence of demand at that
+    price as a regular one; a product sold only on promotion falls back to all uncensored rows.
+    The forecaster's product table and the evaluation's log-log baseline both call this, so the
+    model and the baseline are priced under the same trust region.
+
+    Args:
+        sales: product_id, price, and optionally stockout, promo (one row per observed day).
+        quantile: share of days cut from each end, in [0, 0.5).
+
+    Returns:
+        product_id, price_seen_lo, price_seen_hi: one row per product with an uncensored day.
+    """
+    flag = {
+        name: pl.col(name).fill_null(False) if name in sales.columns else pl.lit(False)
+        for name in ("stockout", "promo")
+    }
+    rows = sales.filter(~flag["stockout"], pl.col("price") > 0, pl.col("price").is_finite())
+    rows = rows.select("product_id", "price", flag["promo"].alias("_promo"))
+
+    def bounds(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
+        price = pl.col("price")
+        return frame.group_by("product_id").agg(
+            price.quantile(quantile, "nearest").alias(f"lo{suffix}"),
+            price.quantile(1 - quantile, "nearest").alias(f"hi{suffix}"),
+        )
+
+    regular = bounds(rows.filter(~pl.col("_promo")), "_regular")
+    return (
+        bounds(rows, "_all")
+        .join(regular, on="product_id", how="left")
+        .select(
+            "product_id",
+            pl.coalesce("lo_regular", "lo_all").alias("price_seen_lo"),
+            pl.coalesce("hi_regular", "hi_all").alias("price_seen_hi"),
+        )
+        .sort("product_id")
+    )
+
+
+def panel_price_seen_range(panel: Panel) -> pl.DataFrame:
+    """`price_seen_range` over a panel's observed days (the same definition as over sales rows)."""
+    days = panel.observed
+    ids = np.repeat(np.asarray(panel.product_ids, dtype=object), panel.n_days).reshape(days.shape)
+    rows = pl.DataFrame(
+        {
+            "product_id": pl.Series(ids[days], dtype=pl.String),
+            "price": panel.price[days].astype(np.float64),
+            "stockout": panel.stockout[days].astype(bool),
+            "promo": panel.promo[days].astype(bool),
+        }
+    )
+    return price_seen_range(rows)

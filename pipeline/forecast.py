@@ -24,7 +24,7 @@ from pipeline.contract import (
     STATUS_NOT_IDENTIFIED,
     STATUS_TRAINED,
 )
-from pipeline.features import Panel, seasonal_naive
+from pipeline.features import Panel, panel_price_seen_range, seasonal_naive
 
 
 @dataclass(frozen=True)
@@ -141,13 +141,18 @@ def product_table(
     a hold_reason (the pricing engine's hold policy decides which of them keep their price). A
     product whose model lost to seasonal-naive keeps its own elasticity: the gate judges the
     demand level, not the price response, which comes from the whole-history regression.
+    Every product, cold starts included, carries the range of prices it has sold at
+    (`price_seen_lo`, `price_seen_hi`: `features.price_seen_range`; null without an uncensored
+    day), the pricing engine's trust region.
     """
     index = {pid: i for i, pid in enumerate(outputs.product_ids)}
     rows = []
     for i, pid in enumerate(panel.product_ids):
         j = index.get(pid)
         rows.append(_product_row(outputs, j, panel, i, categories.get(pid, DEFAULT_CATEGORY), cfg))
-    frame = pl.DataFrame(rows, schema=_ROW_SCHEMA, orient="row")
+    frame = pl.DataFrame(rows, schema=_ROW_SCHEMA, orient="row").join(
+        panel_price_seen_range(panel), on="product_id", how="left", maintain_order="left"
+    )
     frame = pooled_elasticity(frame.with_columns(trusted=pl.col("status") == STATUS_TRAINED))
     use_pool = pl.col("status").is_in([STATUS_COLD_START, STATUS_NOT_IDENTIFIED])
     pooled_note = (

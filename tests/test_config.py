@@ -55,3 +55,22 @@ def test_missing_file_and_direct_construction_are_checked(tmp_path: Path) -> Non
         ModelConfig(elasticity="magic")
     with pytest.raises(ConfigError, match=r"pricing\.objective"):
         PricingConfig(objective="volume")
+
+
+def test_the_evidence_keys_of_pricing_are_read_and_checked(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[pricing]\ntrust_widening = 0.2\nhold_inelastic = false\nhold_statuses = ['confounded']\n",
+    )
+    pricing = load_settings(path).pricing
+    assert (pricing.trust_widening, pricing.hold_inelastic) == (0.2, False)
+    assert pricing.hold_statuses == ("confounded",)
+    defaults = PricingConfig()
+    assert defaults.trust_widening == 0.1 and defaults.hold_inelastic
+    assert "confounded" in defaults.hold_statuses
+    with pytest.raises(ConfigError, match=r"'pricing\.trust_widening': must be a fraction"):
+        PricingConfig(trust_widening=-0.1)
+    with pytest.raises(ConfigError, match=r"'pricing\.hold_statuses': may list only"):
+        PricingConfig(hold_statuses=("cold_start",))
+    with pytest.raises(ConfigError, match=r"'pricing\.hold_inelastic': expected bool"):
+        load_settings(write(tmp_path, "[pricing]\nhold_inelastic = 1\n"))

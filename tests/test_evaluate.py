@@ -73,7 +73,8 @@ def start_of(world: synth.World) -> dt.date:
 def test_oracle_prices_capture_everything_and_today_s_capture_nothing(world: synth.World) -> None:
     cfg = PricingConfig()
     start = start_of(world)
-    oracle = pricing.recommend(world.products, evaluate.true_demand(world.truth, start, 14), cfg)
+    truth = evaluate.true_demand(world.truth, start, 14)
+    oracle = pricing.recommend(world.products, truth, pricing.oracle_config(cfg))
     overall, per_category = evaluate.profit_capture(
         oracle, world.products, world.truth, start, 14, cfg
     )
@@ -97,7 +98,7 @@ def test_holding_products_lowers_capture_but_not_capture_on_the_priced(world: sy
         demand.with_columns(
             hold_reason=pl.when(pl.col("product_id").is_in(held)).then(pl.lit("held"))
         ),
-        cfg,
+        pricing.oracle_config(cfg),
     )
     overall, _ = evaluate.profit_capture(partial, world.products, world.truth, start, 14, cfg)
     assert overall["n_held"] == 10
@@ -120,3 +121,135 @@ def test_the_baseline_is_measured_beside_the_model_in_one_report(world: synth.Wo
     assert "capture on the products priced" in text
     for category in world.products["category"].unique():
         assert f"  {category}" in text
+
+
+def _versions(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema=["product_id", "status", "elasticity", "elasticity_lo", "elasticity_hi"],
+        orient="row",
+    )
+
+
+def test_elasticity_report_counts_own_estimates_of_varied_prices_only() -> None:
+    truth = pl.DataFrame(
+        {
+            "product_id": ["a", "b", "c", "d", "e"],
+            "elasticity": [-2.0, -1.0, -3.0, -1.5, -2.0],
+            "price_varied": [True, True, True, True, False],
+        }
+    )
+    versions = _versions(
+        [
+            ("a", "trained", -2.2, -2.5, -2.1),  # error -0.2, truth outside
+            ("b", "gate_failed", -0.9, -1.2, -0.6),  # +0.1, inside: its own estimate counts
+            ("c", "trained", -2.6, -3.1, -2.1),  # +0.4, inside
+            ("d", "not_identified", -1.0, None, None),  # pooled: left out
+            ("e", "trained", -1.0, -1.5, -0.5),  # price never varied: left out
+        ]
+    )
+    report = evaluate.elasticity_report(versions, truth)
+    assert report["n_products"] == 3
+    assert report["median_bias"] == pytest.approx(0.1)
+    assert report["median_abs_error"] == pytest.approx(0.2)
+    assert report["mean_abs_error"] == pytest.approx(0.7 / 3)
+    assert report["interval_coverage"] == pytest.approx(2 / 3)
+    assert report["median_interval_width"] == pytest.approx(0.6)
+
+
+def test_forecast_report_takes_medians_over_backtested_models() -> None:
+    versions = pl.DataFrame(
+        {
+            "status": ["trained", "gate_failed", "trained", "trained"],
+            "backtest_wape": [0.2, 0.6, 0.4, None],
+            "baseline_wape": [0.4, 0.5, 0.8, 0.3],
+        }
+    )
+    report = evaluate.forecast_report(versions)
+    assert (report["n_models"], report["n_backtested"], report["n_gate_failed"]) == (4, 3, 1)
+    assert report["median_wape"] == pytest.approx(0.4)
+    assert report["median_naive_wape"] == pytest.approx(0.5)
+    assert report["wape_ratio"] == pytest.approx(0.8)
+
+
+def test_decision_report_counts_holds_prices_below_cost_and_capped_raises() -> None:
+    recs = pl.DataFrame(
+        {
+            "product_id": ["a", "b", "c", "d", "e"],
+            "action": ["hold", "hold", "raise", "raise", "keep"],
+            "current_price": [2.0, 3.0, 4.0, 5.0, 1.0],
+            "recommended_price": [2.0, 3.0, 4.4, 5.2, 1.0],
+            "elasticity": [-2.0, -2.0, -0.5, -2.5, -1.5],
+            "reason": [
+                "hold 2.00: cold start: 30 days of history (minimum 90)",
+                "hold 3.00: price never varied: elasticity not identifiable",
+                "raise 4.00 -> 4.40 (+10.0%): expected profit +1.00; capped by max_change_up",
+                "raise 5.00 -> 5.20 (+4.0%): expected profit +1.00; best price inside the range",
+                "keep 1.00: below unit cost 1.20, held there by a rules-file hold",
+            ],
+        }
+    )
+    products = pl.DataFrame(
+        {"product_id": ["a", "b", "c", "d", "e"], "unit_cost": [2.5, 1.0, 1.0, 1.0, 1.2]}
+    )
+    report = evaluate.decision_report(recs, products)
+    assert report["holds"] == {"cold start": 1, "price never varied": 1}
+    assert report["n_held"] == 2 and report["n_raised"] == 2 and report["n_lowered"] == 0
+    assert (report["below_cost"], report["below_cost_explained"]) == (2, 1)
+    assert report["current_below_cost"] == 2
+    assert (report["capped_raises"], report["capped_raises_inelastic"]) == (1, 1)
+
+
+def test_endogenous_report_follows_the_products_whose_price_follows_demand() -> None:
+    truth = pl.DataFrame(
+        {
+            "product_id": ["a", "b", "c"],
+            "elasticity": [-2.0, -1.5, -2.0],
+            "price_varied": [True, True, True],
+            "endogenous": [True, True, False],
+        }
+    )
+    versions = _versions(
+        [
+            ("a", "trained", -0.05, -0.4, 0.0),
+            ("b", "confounded", -0.3, -0.9, 0.0),
+            ("c", "trained", -2.0, -2.3, -1.7),
+        ]
+    )
+    recs = pl.DataFrame(
+        {
+            "product_id": ["a", "b", "c"],
+            "current_price": [10.0, 10.0, 10.0],
+            "recommended_price": [11.0, 10.0, 9.5],
+            "reason": ["raise ...; capped by max_change_up", "hold 10.00: confounded", "lower"],
+        }
+    )
+    report = evaluate.endogenous_report(versions, recs, truth)
+    assert report is not None
+    assert (report["n_products"], report["n_flagged"]) == (2, 1)
+    assert (report["n_raised"], report["capped_raises"]) == (1, 1)
+    assert report["median_change"] == pytest.approx(0.05)
+    assert report["elasticity"]["median_bias"] == pytest.approx((1.95 + 1.2) / 2)
+    assert evaluate.endogenous_report(versions, None, truth)["n_raised"] is None
+    assert evaluate.endogenous_report(versions, recs, truth.drop("endogenous")) is None
+
+
+def test_the_night_report_measures_a_priced_world_and_prints_it(world: synth.World) -> None:
+    cfg = PricingConfig()
+    start = start_of(world)
+    table = evaluate.loglog_table(world.sales, world.products, 14, 90)
+    versions = table.filter(pl.col("status") != "cold_start").with_columns(
+        backtest_wape=pl.lit(0.3), baseline_wape=pl.lit(0.4)
+    )
+    recs = pricing.recommend(world.products, table, cfg)
+    report = evaluate.night_report(
+        versions, recs, world.products, world.sales, world.truth, start, 14, 90, cfg
+    )
+    assert report["elasticity"] == report["policies"]["loglog"]["elasticity"]
+    assert report["policies"]["model"]["overall"] == report["policies"]["loglog"]["overall"]
+    assert report["forecast"]["median_wape"] == pytest.approx(0.3)
+    assert report["decisions"]["n_products"] == world.products.height
+    assert report["endogenous"] is None
+    text = evaluate.night_text(report)
+    assert "median bias" in text and "prices below unit cost" in text
+    assert "profit capture (oracle prices every product)" in text

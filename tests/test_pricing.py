@@ -25,6 +25,8 @@ from pipeline.pricing.limits import resolve
 from pipeline.pricing.portfolio import milp as milp_method
 
 RULE_NAMES = {
+    "trust_region",
+    "inelastic",
     "min_price",
     "max_price",
     "max_change_up",
@@ -39,6 +41,8 @@ RULE_NAMES = {
 
 # Rules wide enough that only the demand model decides (changes up to 50% each way).
 WIDE = PricingConfig(max_change_up=0.5, max_change_down=0.5, margin_floor=0.0)
+# Inelastic estimates priced like any other (held by default): to test the caps on them.
+PRICE_INELASTIC = PricingConfig(hold_inelastic=False)
 
 
 def product(
@@ -67,9 +71,11 @@ def forecast(
     ref_price: float = 10.0,
     hold_reason: str | None = None,
     interval: tuple[float, float] | None = None,
+    seen: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
-    """One demand row."""
+    """One demand row (`seen`: the prices it has sold at, the trust region; None: unknown)."""
     lo, hi = interval if interval is not None else (None, None)
+    seen_lo, seen_hi = seen if seen is not None else (None, None)
     return {
         "product_id": product_id,
         "base_units": base_units,
@@ -78,6 +84,8 @@ def forecast(
         "elasticity_lo": lo,
         "elasticity_hi": hi,
         "hold_reason": hold_reason,
+        "price_seen_lo": seen_lo,
+        "price_seen_hi": seen_hi,
     }
 
 
@@ -97,6 +105,8 @@ DEMAND_SCHEMA = {
     "elasticity_lo": pl.Float64,
     "elasticity_hi": pl.Float64,
     "hold_reason": pl.String,
+    "price_seen_lo": pl.Float64,
+    "price_seen_hi": pl.Float64,
 }
 
 
@@ -148,8 +158,8 @@ def test_known_optimum_with_any_cent_ending_is_exactly_10() -> None:
     assert row["binding_rule"] == "none"
 
 
-def test_inelastic_product_goes_to_allowed_max_capped_by_max_change_up() -> None:
-    cfg = PricingConfig()  # 10% per run
+def test_inelastic_product_released_goes_to_allowed_max_capped_by_max_change_up() -> None:
+    cfg = PRICE_INELASTIC  # 10% per run
     row = run([product(current_price=20.0)], [forecast(elasticity=-0.5, ref_price=20.0)], cfg)["p1"]
     assert row["allowed_max"] == pytest.approx(22.0)
     assert row["recommended_price"] == 21.99
@@ -172,7 +182,7 @@ def test_margin_floor_binds_below_the_floor_optimum() -> None:
 
 
 def test_kvi_products_get_the_tighter_change_limit_both_ways() -> None:
-    cfg = PricingConfig(margin_floor=0.0)  # 10% per run, 5% for key-value items
+    cfg = replace(PRICE_INELASTIC, margin_floor=0.0)  # 10% per run, 5% for key-value items
     products = [
         product("up", current_price=20.0, is_kvi=False),
         product("up_kvi", current_price=20.0, is_kvi=True),
@@ -199,8 +209,9 @@ def test_kvi_products_get_the_tighter_change_limit_both_ways() -> None:
     assert rows["up_null"]["recommended_price"] == 21.99  # a null is_kvi is not a KVI
 
 
-def test_conflicting_rules_hold_the_price_and_name_both_rules() -> None:
-    # The floor 12 * 1.05 = 12.60 lies above the 10% cap 11.00.
+def test_a_floor_out_of_reach_tonight_moves_as_far_as_max_change_up_allows() -> None:
+    # The floor 12 * 1.05 = 12.60 lies above the 10% cap 11.00: the price rises to 10.99, and
+    # the catalogue's own conflict (min_price above max_price) still holds.
     rows = run(
         [
             product("floor", current_price=10.0, unit_cost=12.0),
@@ -210,16 +221,20 @@ def test_conflicting_rules_hold_the_price_and_name_both_rules() -> None:
         PricingConfig(),
     )
     row = rows["floor"]
-    assert row["action"] == "hold"
-    assert row["recommended_price"] == 10.0
-    assert row["reason"] == (
-        "hold 10.00: rules conflict: margin_floor needs >= 12.60 but max_change_up allows <= 11.00"
+    assert row["action"] == "increase"
+    assert row["recommended_price"] == 10.99
+    assert row["binding_rule"] == "max_change_up"
+    assert row["reason"].startswith("raise 10.00 -> 10.99 (+9.9%): expected profit +")
+    assert row["reason"].endswith(
+        "; below unit cost 12.00 (margin floor 12.60): max_change_up allows at most 11.00 "
+        "tonight (elasticity -2.00)"
     )
-    assert row["binding_rule"] == "margin_floor"
-    assert row["allowed_min"] is None and row["allowed_max"] is None
-    assert row["profit_uplift"] == 0.0
-    assert row["expected_profit"] == row["current_expected_profit"]
+    # No .99 price reaches 11.00: the range widens down to the nearest one toward the floor.
+    assert (row["allowed_min"], row["allowed_max"]) == pytest.approx((10.99, 11.0))
+    assert row["profit_uplift"] > 0
     assert rows["catalogue"]["action"] == "hold"
+    assert rows["catalogue"]["binding_rule"] == "min_price"
+    assert rows["catalogue"]["allowed_min"] is None
     assert "min_price" in rows["catalogue"]["reason"]
     assert "max_price" in rows["catalogue"]["reason"]
 
@@ -241,7 +256,9 @@ def test_hold_reason_is_passed_through_at_the_current_price() -> None:
 
 
 def test_product_without_forecast_is_held() -> None:
-    rows = run([product("a"), product("b", current_price=3.0)], [forecast("a")], WIDE)
+    rows = run(
+        [product("a"), product("b", current_price=3.0, unit_cost=2.0)], [forecast("a")], WIDE
+    )
     assert rows["b"]["action"] == "hold"
     assert rows["b"]["reason"] == "hold 3.00: no forecast"
     assert rows["b"]["recommended_price"] == 3.0
@@ -290,16 +307,15 @@ def test_already_best_price_is_kept() -> None:
 
 
 def test_keep_at_the_catalogue_max_names_the_cap() -> None:
-    row = run([product(current_price=9.99, max_price=9.99)], [forecast(elasticity=-0.5)], WIDE)[
-        "p1"
-    ]
+    cfg = replace(WIDE, hold_inelastic=False)
+    row = run([product(current_price=9.99, max_price=9.99)], [forecast(elasticity=-0.5)], cfg)["p1"]
     assert row["action"] == "keep"
     assert row["binding_rule"] == "max_price"
     assert "already the best allowed price; capped by max_price" in row["reason"]
 
 
 def test_revenue_objective_moves_to_the_ends_and_ignores_unit_elasticity() -> None:
-    cfg = PricingConfig(objective="revenue", margin_floor=0.0)
+    cfg = PricingConfig(objective="revenue", margin_floor=0.0, hold_inelastic=False)
     rows = run(
         [
             product("inelastic", current_price=20.0, unit_cost=1.0),
@@ -413,7 +429,7 @@ def random_world(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def test_chosen_profit_is_the_max_over_the_ladder() -> None:
     products, demand = random_world(200, seed=7)
-    cfg = replace(WIDE, min_change=0.0)
+    cfg = replace(WIDE, min_change=0.0, hold_inelastic=False)
     out = recommend(products, demand, cfg)
     limits = resolve(
         products["product_id"].to_list(),
@@ -446,6 +462,13 @@ def test_chosen_profit_is_the_max_over_the_ladder() -> None:
 ENDING_CHOICES = (0.0, 0.49, 0.95, 0.99)
 
 
+def seen_prices(cur: float) -> st.SearchStrategy[tuple[float, float]]:
+    """A range of prices sold at around today's (it may leave today's price outside)."""
+    return st.tuples(st.floats(0.5, 1.2), st.floats(0.0, 0.5)).map(
+        lambda r: (round(cur * r[0], 2), round(cur * r[0] * (1 + r[1]), 2))
+    )
+
+
 @st.composite
 def pricing_cases(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, PricingConfig]:
     """A random catalogue, its demand (some products missing or held) and random rules."""
@@ -473,6 +496,7 @@ def pricing_cases(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, PricingC
                 base_units=draw(st.floats(0.0, 1000.0)),
                 ref_price=cur * draw(st.floats(0.5, 2.0)),
                 hold_reason="cold start" if draw(st.integers(0, 9)) == 0 else None,
+                seen=draw(st.none() | seen_prices(cur)),
             )
         )
     cfg = PricingConfig(
@@ -484,6 +508,8 @@ def pricing_cases(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, PricingC
         n_candidates=draw(st.integers(2, 40)),
         min_change=draw(st.floats(0.0, 0.05)),
         objective=draw(st.sampled_from(["profit", "revenue"])),
+        trust_widening=draw(st.sampled_from([0.0, 0.1, 10.0])),
+        hold_inelastic=draw(st.booleans()),
     )
     return (
         pl.DataFrame(products, schema=PRODUCT_SCHEMA),
@@ -503,12 +529,18 @@ def test_recommended_price_never_breaks_a_guardrail(
     assert out["product_id"].to_list() == sorted(products["product_id"].to_list())
     assert tuple(out.columns) == RECOMMENDATION_COLUMNS
     rules = {r["product_id"]: r for r in products.iter_rows(named=True)}
+    seen_by_id = {
+        r["product_id"]: (r["price_seen_lo"], r["price_seen_hi"])
+        for r in demand.iter_rows(named=True)
+    }
     ends = {round(e * 100) for e in cfg.price_endings}
     tol = 1e-7
     for row in out.iter_rows(named=True):
         assert row["binding_rule"] in RULE_NAMES
         assert row["reason"]
         rule, price, cur = rules[row["product_id"]], row["recommended_price"], row["current_price"]
+        need = max(rule["min_price"], rule["unit_cost"] * (1 + cfg.margin_floor))
+        assert_outside_explained(row["reason"], price, rule["unit_cost"], need, rule["max_price"])
         if row["action"] in ("hold", "keep"):
             assert price == cur
             assert row["profit_uplift"] == 0.0
@@ -517,15 +549,38 @@ def test_recommended_price_never_breaks_a_guardrail(
         kvi = bool(rule["is_kvi"])
         up = min(cfg.max_change_up, cfg.kvi_max_change) if kvi else cfg.max_change_up
         down = min(cfg.max_change_down, cfg.kvi_max_change) if kvi else cfg.max_change_down
-        assert rule["min_price"] - tol <= price <= rule["max_price"] + tol
+        assert price <= rule["max_price"] + tol or cur > rule["max_price"]
         assert cur * (1 - down) - tol <= price <= cur * (1 + up) + tol
-        assert price >= rule["unit_cost"] * (1 + cfg.margin_floor) - tol
         assert row["allowed_min"] - tol <= price <= row["allowed_max"] + tol
         cents = round(price * 100)
         assert abs(price * 100 - cents) < 1e-6
         assert not ends or cents % 100 in ends
+        if cur > rule["max_price"] + tol or cur < need - tol:
+            # A price outside its bounds today only moves toward them (the floor is a floor).
+            assert (price < cur) == (cur > rule["max_price"] + tol)
+            continue
+        seen = seen_by_id.get(row["product_id"])
+        if seen is not None and seen[0] is not None:
+            # Inside the trust region, which never excludes today's price.
+            assert min(cur, seen[0] * (1 - cfg.trust_widening)) - tol <= price
+            assert price <= max(cur, seen[1] * (1 + cfg.trust_widening)) + tol
+        assert rule["min_price"] - tol <= price
+        assert price >= rule["unit_cost"] * (1 + cfg.margin_floor) - tol
         assert abs(price - cur) >= cfg.min_change * cur - tol
         if cfg.objective == "profit":
             assert row["expected_profit"] >= row["current_expected_profit"]
         else:
             assert row["expected_revenue"] >= row["current_expected_revenue"]
+
+
+def assert_outside_explained(
+    reason: str, price: float, cost: float, need: float, max_price: float
+) -> None:
+    """No price, hold included, sits below cost or outside its bounds without saying why."""
+    tol = 1e-7 * max(1.0, price)
+    if price < cost - tol:
+        assert "below unit cost" in reason
+    elif price < need - tol:
+        assert "below the margin floor" in reason or "below min_price" in reason
+    if price > max_price + tol:
+        assert "above max_price" in reason

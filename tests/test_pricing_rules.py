@@ -41,6 +41,8 @@ DEMAND = {
     "elasticity_hi": pl.Float64,
     "stockout_share": pl.Float64,
     "dispersion": pl.Float64,
+    "price_seen_lo": pl.Float64,
+    "price_seen_hi": pl.Float64,
 }
 
 
@@ -68,6 +70,8 @@ def item(pid: str, **overrides: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "elasticity_hi": None,
         "stockout_share": 0.0,
         "dispersion": 0.1,
+        "price_seen_lo": None,
+        "price_seen_hi": None,
     }
     for key, value in overrides.items():
         (product if key in PRODUCTS else demand)[key] = value
@@ -96,7 +100,7 @@ def test_category_and_product_rules_tighten_the_global_ones() -> None:
             "product": {"floored": {"min_price": 11.5}},
         }
     )
-    cfg = replace(WIDE, rules=rules)
+    cfg = replace(WIDE, rules=rules, hold_inelastic=False)
     rows = run(
         cfg,
         item("tight", category="tight", elasticity=-0.5),
@@ -276,7 +280,10 @@ def coupled_cases(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, PricingC
     for i in range(n):
         cur = draw(st.integers(50, 5_000)) / 100
         in_family = draw(st.booleans())
-        status = draw(st.sampled_from(["trained"] * 4 + ["gate_failed", "cold_start"]))
+        status = draw(
+            st.sampled_from(["trained"] * 4 + ["gate_failed", "cold_start", "confounded"])
+        )
+        seen_lo = cur * draw(st.floats(0.5, 1.2))
         items.append(
             item(
                 f"p{i}",
@@ -294,6 +301,8 @@ def coupled_cases(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, PricingC
                 ref_price=cur * draw(st.floats(0.7, 1.3)),
                 elasticity=-draw(st.floats(0.1, 5.0)),
                 stockout_share=draw(st.floats(0.0, 0.4)),
+                price_seen_lo=seen_lo if draw(st.booleans()) else None,
+                price_seen_hi=seen_lo * draw(st.floats(1.0, 1.5)),
             )
         )
     rule = st.builds(
@@ -314,7 +323,9 @@ def coupled_cases(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, PricingC
         ),
         max_changes=draw(st.integers(-1, 4)),
         revenue_floor=draw(st.sampled_from([0.0, 0.9, 1.0])),
-        hold_statuses=draw(st.sampled_from([(), ("gate_failed",)])),
+        hold_statuses=draw(st.sampled_from([(), ("gate_failed",), ("confounded",)])),
+        trust_widening=draw(st.sampled_from([0.0, 0.1, 10.0])),
+        hold_inelastic=draw(st.booleans()),
         objective=draw(st.sampled_from(["profit", "revenue"])),
         solver=draw(st.sampled_from(["auto", "auto", "milp"])),
     )
@@ -331,6 +342,15 @@ def strictest(cfg: PricingConfig, row: dict[str, Any], key: str, pick: Any) -> A
     return pick(values)
 
 
+def forced(cfg: PricingConfig, row: dict[str, Any]) -> int:
+    """+1 where today's price is below what the bounds require, -1 above max_price, else 0."""
+    tol = 1e-7
+    need = max(row["min_price"], row["unit_cost"] * (1 + strictest(cfg, row, "margin_floor", max)))
+    if row["catalogue_price"] > row["max_price"] + tol:
+        return -1
+    return 1 if row["catalogue_price"] < need - tol else 0
+
+
 def assert_guardrails(cfg: PricingConfig, row: dict[str, Any], price: float) -> None:
     tol = 1e-7
     up = strictest(cfg, row, "max_change_up", min)
@@ -339,14 +359,33 @@ def assert_guardrails(cfg: PricingConfig, row: dict[str, Any], price: float) -> 
         kvi = strictest(cfg, row, "kvi_max_change", min)
         up, down = min(up, kvi), min(down, kvi)
     cur = row["current_price"]
-    assert row["min_price"] - tol <= price <= row["max_price"] + tol
     assert cur * (1 - down) - tol <= price <= cur * (1 + up) + tol
-    assert price >= row["unit_cost"] * (1 + strictest(cfg, row, "margin_floor", max)) - tol
-    assert abs(price - cur) >= cfg.min_change * cur - tol
     cents = round(price * 100)
     assert abs(price * 100 - cents) < 1e-6
     for endings in (cfg.price_endings, strictest(cfg, row, "price_endings", lambda v: v[-1])):
         assert not endings or cents % 100 in {round(e * 100) for e in endings}
+    direction = forced(cfg, row)
+    if direction:
+        # A price outside its bounds today only moves toward them, however little.
+        assert (price > cur) == (direction > 0)
+        assert price <= row["max_price"] + tol or direction < 0
+        return
+    assert row["min_price"] - tol <= price <= row["max_price"] + tol
+    assert price >= row["unit_cost"] * (1 + strictest(cfg, row, "margin_floor", max)) - tol
+    assert abs(price - cur) >= cfg.min_change * cur - tol
+
+
+def assert_outside_explained(cfg: PricingConfig, row: dict[str, Any]) -> None:
+    """No price, hold included, sits below cost or outside its bounds without saying why."""
+    price, reason = row["recommended_price"], row["reason"]
+    tol = 1e-7 * max(1.0, price)
+    floor = row["unit_cost"] * (1 + strictest(cfg, row, "margin_floor", max))
+    if price < row["unit_cost"] - tol:
+        assert "below unit cost" in reason
+    elif price < max(row["min_price"], floor) - tol:
+        assert "below the margin floor" in reason or "below min_price" in reason
+    if price > row["max_price"] + tol:
+        assert "above max_price" in reason
 
 
 @pytest.mark.slow
@@ -356,17 +395,35 @@ def test_no_recommendation_ever_breaks_a_rule(
     case: tuple[pl.DataFrame, pl.DataFrame, PricingConfig],
 ) -> None:
     products, demand, cfg = case
-    out = recommend(products, demand, cfg).join(
-        products.rename({"current_price": "catalogue_price"}), on="product_id"
+    out = (
+        recommend(products, demand, cfg)
+        .join(products.rename({"current_price": "catalogue_price"}), on="product_id")
+        .join(demand.select("product_id", "price_seen_lo", "price_seen_hi"), on="product_id")
     )
-    changed = out.filter(pl.col("action").is_in(["increase", "decrease"]))
+    for row in out.with_columns(pid="product_id").iter_rows(named=True):
+        assert_outside_explained(cfg, row)
+        moved = row["action"] in ("increase", "decrease")
+        if moved and row["price_seen_lo"] is not None and not forced(cfg, row):
+            # Inside the trust region, which never excludes today's price.
+            widen, cur, price = cfg.trust_widening, row["current_price"], row["recommended_price"]
+            assert min(cur, row["price_seen_lo"] * (1 - widen)) - 1e-7 <= price
+            assert price <= max(cur, row["price_seen_hi"] * (1 + widen)) + 1e-7
+    out = out.with_columns(
+        forced=pl.Series(
+            [forced(cfg, {**r, "pid": r["product_id"]}) != 0 for r in out.iter_rows(named=True)],
+            dtype=pl.Boolean,
+        ),
+        changed=pl.col("action").is_in(["increase", "decrease"]),
+    )
+    changed = out.filter(pl.col("changed"))
     for row in changed.iter_rows(named=True):
         assert_guardrails(cfg, {**row, "pid": row["product_id"]}, row["recommended_price"])
     assert (out.filter(pl.col("action").is_in(["keep", "hold"]))["profit_uplift"] == 0).all()
     if cfg.max_changes >= 0:
-        assert changed.height <= cfg.max_changes
+        # Moves the bounds force (toward a margin floor) do not count against the budget.
+        assert changed.filter(~pl.col("forced")).height <= cfg.max_changes
     for _, members in out.filter(pl.col("family_id").is_not_null()).group_by("family_id"):
-        if members["action"].is_in(["increase", "decrease"]).any():
+        if (members["changed"] & ~members["forced"]).any():
             ordered = members.sort("size_rank", "product_id")["recommended_price"].to_numpy()
             assert (np.diff(ordered) >= -1e-9).all()
     if cfg.revenue_floor > 0 and changed.height:

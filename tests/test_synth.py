@@ -1,13 +1,18 @@
-"""Tests of the synthetic retail world (pipeline/synth.py) on small seeded worlds."""
+"""Tests of the demo world (pipeline/synth/) on small seeded worlds, and of `WorldSpec`.
+
+The named scenarios' own features are tested in tests/test_synth_scenarios.py.
+"""
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 
 import numpy as np
 import polars as pl
 import pytest
 
+from pipeline import synth
 from pipeline.synth import World, generate_world, true_daily_mean, true_expected_units
 
 END = datetime.date(2026, 10, 31)
@@ -300,3 +305,76 @@ def test_generate_world_rejects_tiny_sizes() -> None:
         generate_world(n_products=0)
     with pytest.raises(ValueError, match="n_days"):
         generate_world(n_days=5)
+
+
+def frame_digest(frame: pl.DataFrame) -> str:
+    """A digest of a frame's names, types, nulls and values (bytes, not printed text)."""
+    digest = hashlib.sha256()
+    for name in frame.columns:
+        column = frame[name]
+        digest.update(name.encode())
+        digest.update(str(column.dtype).encode())
+        digest.update(column.is_null().to_numpy().astype(np.uint8).tobytes())
+        if column.dtype == pl.String:
+            digest.update("\x00".join(column.fill_null("").to_list()).encode())
+        elif column.dtype == pl.Date:
+            digest.update(column.cast(pl.Int32).fill_null(0).to_numpy().astype("<i4").tobytes())
+        elif column.dtype == pl.Boolean:
+            digest.update(column.fill_null(False).to_numpy().astype(np.uint8).tobytes())
+        else:
+            values = column.cast(pl.Float64).fill_null(0.0).to_numpy()
+            digest.update(values.astype("<f8").tobytes())
+    return digest.hexdigest()[:16]
+
+
+# Digests of the demo world as `generate_world` drew it before the scenario suite existed
+# (pipeline/synth.py at commit df8a0e8): products, sales, truth.
+DEMO_DIGESTS = {
+    (40, 400, 3): ("1eb241af38ad0565", "594eaaad45bfb901", "21eddb90cfbbc70f"),
+    (15, 90, 1): ("3fcb96d20c9c82bd", "362ea7d32a9dd373", "77328b5e9aee943e"),
+    (200, 730, 0): ("83371aea143972b7", "e3e73cb612d5138b", "0c257681428b6490"),
+    (7, 30, 11): ("c9a403b3ad6f6c22", "2eb8ae78b97dd7da", "ba20e35671f96fec"),
+}
+
+
+@pytest.mark.parametrize("size", list(DEMO_DIGESTS))
+def test_the_demo_world_is_bit_for_bit_what_it_always_was(size: tuple[int, int, int]) -> None:
+    n_products, n_days, seed = size
+    demo = synth.scaled(synth.SCENARIOS["demo"].spec, n_products, n_days)
+    for world in (generate_world(n_products, n_days, seed), synth.generate(demo, seed)):
+        digests = tuple(frame_digest(f) for f in (world.products, world.sales, world.truth))
+        assert digests == DEMO_DIGESTS[size]
+
+
+def test_the_demo_spec_is_the_default_spec() -> None:
+    assert synth.SCENARIOS["demo"].spec == synth.WorldSpec()
+    assert generate_world(12, 60, 5).spec == synth.WorldSpec(n_products=12, n_days=60)
+
+
+@pytest.mark.parametrize(
+    ("switches", "field"),
+    [
+        ({"n_products": 0}, "n_products"),
+        ({"n_days": 29}, "n_days"),
+        ({"regular_gap_days": (5, 40)}, "regular_gap_days"),
+        ({"regular_gap_days": (30, 10)}, "regular_gap_days"),
+        ({"launch_history": (0, 10)}, "launch_history"),
+        ({"stockout_run_max": 0}, "stockout_run_max"),
+        ({"fixed_price_share": 1.5}, "fixed_price_share"),
+        ({"endogenous_share": -0.1}, "endogenous_share"),
+        ({"promo_lift": (0.4, 0.1)}, "promo_lift"),
+        ({"elasticity": (-2.0, 0.5)}, "elasticity"),
+        ({"dispersion": (0.0, 1.0)}, "dispersion"),
+        ({"stockout_rate": (0.1, 0.9)}, "stockout_rate"),
+        ({"peaks": ("christmas", "diwali")}, "peaks"),
+    ],
+)
+def test_world_spec_rejects_bad_values_naming_the_field(switches: dict, field: str) -> None:
+    with pytest.raises(synth.SpecError, match=f"WorldSpec.{field}"):
+        synth.WorldSpec(**switches)
+
+
+def test_unknown_scenarios_are_named_with_the_known_ones() -> None:
+    with pytest.raises(synth.UnknownScenarioError, match="known: demo, promo_lift"):
+        synth.scenario("hotel")
+    assert synth.scenario("endogenous").spec.endogenous_share > 0

@@ -3,8 +3,12 @@
 After the holds, every free product gets its candidate ladder, scored for the objective; the
 ladders become a `portfolio.Portfolio` with the coupling rules of `PricingConfig` (family chains,
 the change budget, the revenue floor). `decide` solves it with `portfolio.solve` and sorts every
-product into an outcome (changed, already best, change too small, no ending, held, or limited by
-a coupling rule), which `explain` turns into a sentence.
+product into an outcome (changed, already best, change too small, no ending, held, held but moved
+toward its margin floor, or limited by a coupling rule), which `explain` turns into a sentence.
+
+The portfolio's "today's price" is each product's base price (`PriceRange.base`): today's, or
+for a price that breaks a bound, the nearest allowed price toward it. So a floor is a floor under
+every hold and fallback, and a move the bounds force does not count against `max_changes`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import polars as pl
 from pipeline.arrays import BoolArray, FloatArray, IntArray, StrArray
 from pipeline.config import PricingConfig
 from pipeline.pricing import portfolio
-from pipeline.pricing.holds import hold_texts
+from pipeline.pricing.holds import Holds, hold_texts
 from pipeline.pricing.inputs import Inputs, float_column, prepare_inputs
 from pipeline.pricing.ladder import (
     PRICE_TOL,
@@ -30,6 +34,8 @@ from pipeline.pricing.scoring import candidate_values
 # Outcomes of the choice, before they become actions and sentences. LIMITED: a coupling rule
 # (family order, the change budget, the revenue floor) kept a price the product alone would move.
 CHANGE, BEST, SMALL, ENDING, HOLD, LIMITED = "change", "best", "small", "ending", "hold", "limited"
+# FLOOR: held for its evidence, but moved toward the bound its price breaks (its margin floor).
+FLOOR = "floor"
 
 
 @dataclass(frozen=True)
@@ -40,11 +46,12 @@ class Choice:
         price: the recommended price.
         chosen: the best allowed price alone, before min_change (quoted by 'small' keeps).
         own: the best price alone after min_change (quoted when a coupling rule moved it).
-        outcome: CHANGE, BEST, SMALL, ENDING, HOLD or LIMITED.
+        outcome: CHANGE, BEST, SMALL, ENDING, HOLD, FLOOR or LIMITED.
         hold: the hold reason (None where not held).
         held_rule: for holds, the rule that caused it ('none' when no rule did).
         limited: the coupling rule that moved the product off its own best, '' where none did.
         ladder: the candidate prices (before min_change).
+        keeps: holds that keep today's price even below the margin floor.
     """
 
     price: FloatArray
@@ -55,6 +62,7 @@ class Choice:
     held_rule: StrArray
     limited: StrArray
     ladder: FloatArray
+    keeps: BoolArray
 
 
 def _chains(frame: pl.DataFrame) -> tuple[IntArray, tuple[str, ...]]:
@@ -86,12 +94,12 @@ def _problem(
     value: FloatArray,
     revenue: FloatArray,
     cfg: PricingConfig,
+    base: FloatArray,
 ) -> portfolio.Portfolio:
-    """The choice over the ladders with the coupling rules of `cfg`."""
-    cur = float_column(frame, "current_price")
-    at = np.abs(ladder - cur[:, None]) <= PRICE_TOL
+    """The choice over the ladders with the coupling rules of `cfg`, kept at `base` by default."""
+    at = np.abs(ladder - base[:, None]) <= PRICE_TOL
     current = np.argmax(at, axis=1).astype(np.int64)
-    rows = np.arange(cur.shape[0])
+    rows = np.arange(base.shape[0])
     value = np.where(np.isfinite(ladder), value, np.nan)
     # An unscorable product (held) still needs a finite today's value to take part.
     value[rows, current] = np.nan_to_num(value[rows, current], nan=0.0, posinf=0.0, neginf=0.0)
@@ -118,33 +126,40 @@ def outcomes(
     solution: portfolio.Solution,
     ideal: IntArray,
     current: IntArray,
+    moved: BoolArray | None = None,
 ) -> StrArray:
     """What happened to each product.
 
     Args:
-        held: products kept at today's price with a reason.
+        held: products kept at their base price with a reason.
         no_ending: products whose allowed range holds no allowed ending price.
         solution: the coupled choice (its column and each product's own best column).
         ideal: each product's best column alone before min_change.
-        current: the column of today's price.
+        current: the column of the base price (today's, unless a bound forces a move).
+        moved: products whose base price is not today's (None: none).
 
     Returns:
         CHANGE, BEST (already the best), SMALL (the best move is below min_change), LIMITED (a
-        coupling rule kept a price the product alone would move), ENDING or HOLD per product.
+        coupling rule kept a price the product alone would move), ENDING, HOLD or FLOOR (held,
+        but moved toward the bound its price breaks) per product.
     """
+    moved = np.zeros(current.shape[0], dtype=bool) if moved is None else moved
     keep = solution.column == current
     outcome = np.where(keep, np.where(ideal != current, SMALL, BEST), CHANGE)
     outcome = np.where(keep & (solution.own != current), LIMITED, outcome)
     outcome = np.where(no_ending, ENDING, outcome)
-    return np.where(held | solution.held, HOLD, outcome).astype(object)
+    # A base price away from today's is a change, whatever the choice kept.
+    outcome = np.where(keep & moved, CHANGE, outcome)
+    on_hold = held | solution.held
+    return np.where(on_hold, np.where(moved, FLOOR, HOLD), outcome).astype(object)
 
 
 @dataclass(frozen=True)
 class _Stage:
     """Holds decided before the choice, the ladders and the choice problem over them."""
 
-    hold: StrArray
-    held_rule: StrArray
+    holds: Holds
+    base: FloatArray
     ladder: FloatArray
     problem: portfolio.Portfolio  # over the whole ladder
     chooser: portfolio.Portfolio  # the same without changes below min_change: the one solved
@@ -153,15 +168,16 @@ class _Stage:
 def _stage(inputs: Inputs, cfg: PricingConfig) -> _Stage:
     frame, limits, prange = inputs.frame, inputs.limits, inputs.prange
     cur = float_column(frame, "current_price")
-    hold, held_rule = hold_texts(frame, prange, limits)
-    held = hold != None  # noqa: E711 (element-wise on an object array)
+    holds = hold_texts(frame, prange, limits, cfg)
+    held = holds.reason != None  # noqa: E711 (element-wise on an object array)
+    base = np.where(holds.keeps, cur, prange.base)
     lower = np.where(held, np.nan, prange.lower)
     upper = np.where(held, np.nan, prange.upper)
-    ladder = candidate_ladders(cur, lower, upper, cfg, limits.endings)
-    problem = _problem(frame, ladder, *candidate_values(frame, ladder, cfg), cfg)
-    masked = without_small_changes(ladder, cur, cfg.min_change)
+    ladder = candidate_ladders(base, lower, upper, cfg, limits.endings)
+    problem = _problem(frame, ladder, *candidate_values(frame, ladder, cfg), cfg, base)
+    masked = without_small_changes(ladder, cur, cfg.min_change, keep=base)
     chooser = replace(problem, value=np.where(np.isfinite(masked), problem.value, np.nan))
-    return _Stage(hold, held_rule, ladder, problem, chooser)
+    return _Stage(holds, base, ladder, problem, chooser)
 
 
 def choice_problem(
@@ -193,24 +209,28 @@ def decide(inputs: Inputs, cfg: PricingConfig) -> Choice:
     """
     cur = float_column(inputs.frame, "current_price")
     stage = _stage(inputs, cfg)
-    held = stage.hold != None  # noqa: E711 (element-wise on an object array)
+    holds = stage.holds
+    held = holds.reason != None  # noqa: E711 (element-wise on an object array)
     solution = portfolio.solve(stage.chooser, cfg.solver, cfg.milp_time_limit)
     ideal = portfolio.independent_best(stage.problem)
     lower = np.where(held, np.nan, inputs.prange.lower)
     upper = np.where(held, np.nan, inputs.prange.upper)
     no_ending = ~held & (ending_prices(lower, upper, inputs.limits.endings, 2)[1] == 0)
-    outcome = outcomes(held, no_ending, solution, ideal, stage.problem.current)
+    with np.errstate(invalid="ignore"):
+        moved = np.abs(stage.base - cur) > PRICE_TOL * np.maximum(1.0, np.abs(cur))
+    outcome = outcomes(held, no_ending, solution, ideal, stage.problem.current, moved)
 
     def price_of(column: IntArray) -> FloatArray:
         return np.take_along_axis(stage.ladder, column[:, None], axis=1)[:, 0]
 
     return Choice(
-        price=np.where(outcome == CHANGE, price_of(solution.column), cur),
+        price=np.where(np.isin(outcome, (CHANGE, FLOOR)), price_of(solution.column), cur),
         chosen=price_of(ideal),
         own=price_of(solution.own),
         outcome=outcome,
-        hold=np.where(held, stage.hold, solution.reason).astype(object),
-        held_rule=np.where(held, stage.held_rule, solution.held_rule).astype(object),
+        hold=np.where(held, holds.reason, solution.reason).astype(object),
+        held_rule=np.where(held, holds.rule, solution.held_rule).astype(object),
         limited=solution.limited_by,
         ladder=stage.ladder,
+        keeps=holds.keeps & held,
     )

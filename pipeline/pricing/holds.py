@@ -1,21 +1,42 @@
-"""Why a product keeps its price before the choice: forecast status, data issues, rules.
+"""Why a product keeps its price before the choice: forecast status, data issues, rules, evidence.
 
 `hold_expr` reads the joined products and forecasts: invalid inputs, a missing forecast, a cold
 start, a data issue, the hold policy (`PricingConfig.hold_statuses`), heavy stockouts and invalid
-forecasts each hold with a reason. `hold_texts` adds the holds the rules cause: a rules-file hold,
-rules that leave an empty range, and endings no rule allows. Everything here is pure.
+forecasts each hold with a reason. `hold_texts` adds the holds the rules cause (a rules-file hold,
+rules that leave an empty range, endings no rule allows) and the hold on inelastic estimates.
+
+A floor is a floor: a hold for the evidence (a forecast's status, stockouts, an inelastic
+estimate) still moves a price below its margin floor toward it; a hold that keeps the price
+whatever it is (invalid input or quarantined data, where the cost itself may be wrong; a
+rules-file hold, a person's decision; conflicting rules) says so when the price is below it.
+Everything here is pure.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
-from pipeline.arrays import StrArray
+from pipeline.arrays import BoolArray, StrArray
 from pipeline.config import PricingConfig
-from pipeline.contract import DATA_ISSUE, RELEASABLE_STATUSES, STATUS_COLD_START
+from pipeline.contract import (
+    DATA_ISSUE,
+    RELEASABLE_STATUSES,
+    STATUS_COLD_START,
+    STATUS_CONFOUNDED,
+)
+from pipeline.frames import format_text
 from pipeline.pricing.ladder import PriceRange
 from pipeline.pricing.limits import Limits
+
+INELASTIC = "inelastic"
+# What the policy says of a held status when its forecast gives no reason of its own.
+STATUS_REASONS = {
+    STATUS_CONFOUNDED: "price moves with demand (confounded): the elasticity cannot be trusted; "
+    "a price test (prices set independently of demand) would identify it",
+}
 
 
 def hold_expr(cfg: PricingConfig) -> pl.Expr:
@@ -46,7 +67,7 @@ def hold_expr(cfg: PricingConfig) -> pl.Expr:
         .when(data_issue)
         .then(reason)
         .when(policy)
-        .then(pl.format("{} (hold_statuses)", pl.coalesce(reason, pl.format("status {}", status))))
+        .then(format_text("{} (hold_statuses)", pl.coalesce(reason, _status_reason(status))))
         .when(reason.is_not_null() & ~released)
         .then(reason)
         .when(share > limit)
@@ -60,6 +81,30 @@ def hold_expr(cfg: PricingConfig) -> pl.Expr:
         .otherwise(pl.lit(None, dtype=pl.String))
         .alias("hold")
     )
+
+
+def _status_reason(status: pl.Expr) -> pl.Expr:
+    default = format_text("status {}", status)
+    known = status.replace_strict(STATUS_REASONS, default=None, return_dtype=pl.String)
+    return pl.coalesce(known, default)
+
+
+def keeps_expr() -> pl.Expr:
+    """Holds that keep today's price even below the margin floor: invalid input, data issues.
+
+    The unit cost or the price itself may be what is wrong, so no move is made on them.
+    """
+    cur, cost = pl.col("current_price"), pl.col("unit_cost")
+    reason = pl.col("hold_reason").str.strip_chars()
+    return (
+        cur.is_null()
+        | ~cur.is_finite()
+        | (cur <= 0)
+        | cost.is_null()
+        | ~cost.is_finite()
+        | (cost < 0)
+        | reason.str.starts_with(DATA_ISSUE).fill_null(False)
+    ).alias("_keeps")
 
 
 def _stockout_reason(limit: float) -> pl.Expr:
@@ -78,24 +123,73 @@ def note_expr(cfg: PricingConfig) -> pl.Expr:
     return pl.when(released.fill_null(False) & (reason != "")).then(reason).alias("note")
 
 
+@dataclass(frozen=True)
+class Holds:
+    """Every hold before the choice.
+
+    Attributes:
+        reason: hold reasons (None: free to move).
+        rule: for holds a rule caused, the rule's name ('inelastic' for an inelastic estimate;
+            'none' where no rule did).
+        keeps: holds that keep today's price even below the margin floor (invalid input, data
+            issues, a rules-file hold, conflicting rules); other holds move toward the floor.
+    """
+
+    reason: StrArray
+    rule: StrArray
+    keeps: BoolArray
+
+
+def _number(value: float) -> str:
+    return f"{value:.2f}".replace("-0.00", "0.00")
+
+
+def inelastic_reason(e: float, lo: float, hi: float, objective: str) -> str:
+    """Why an estimate of -1 or above holds: no interior optimum, and what would identify it."""
+    interval = f", interval {_number(lo)} to {_number(hi)}" if np.isfinite(lo + hi) else ""
+    return (
+        f"demand looks inelastic ({_number(e)}{interval}): {objective} would rise without bound "
+        "with price, so the price is not raised on this evidence; a price test would identify it"
+    )
+
+
+def _inelastic(frame: pl.DataFrame, free: BoolArray, cfg: PricingConfig) -> StrArray:
+    """Hold reasons for free products whose elasticity leaves the objective no interior optimum."""
+    e, lo, hi = (
+        frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        for c in ("elasticity", "elasticity_lo", "elasticity_hi")
+    )
+    with np.errstate(invalid="ignore"):
+        # Profit at e = -1 still rises with price (towards the full price); revenue is flat.
+        flat = (e >= -1) if cfg.objective == "profit" else (e > -1)
+    rows = np.flatnonzero(free & flat) if cfg.hold_inelastic else np.zeros(0, dtype=np.int64)
+    reason = np.full(e.shape[0], None, dtype=object)
+    for i in rows:
+        reason[i] = inelastic_reason(e[i], lo[i], hi[i], cfg.objective)
+    return reason
+
+
 def hold_texts(
-    frame: pl.DataFrame, prange: PriceRange, limits: Limits
-) -> tuple[StrArray, StrArray]:
-    """Every hold before the choice: the forecast's and policy's, then the rules'.
+    frame: pl.DataFrame, prange: PriceRange, limits: Limits, cfg: PricingConfig
+) -> Holds:
+    """Every hold before the choice: the forecast's and policy's, the rules', then the evidence's.
 
     Args:
-        frame: the prepared inputs, with the `hold` column of `hold_expr`.
+        frame: the prepared inputs, with the `hold` and `_keeps` columns of `hold_expr` and
+            `keeps_expr`.
         prange: the allowed range (an empty one holds, naming both rules).
         limits: every product's rules (a rules-file hold, its allowed endings).
+        cfg: the hold policy (`hold_inelastic`) and objective.
 
     Returns:
-        Hold reasons (None: free to move) and, for holds a rule caused, the rule's name ('none'
-        where no rule did).
+        The hold reasons, the rules that caused them and which holds keep today's price.
     """
     hold = np.asarray(frame["hold"].to_list(), dtype=object)
+    keeps = frame["_keeps"].to_numpy().astype(bool)
     rule = np.full(hold.shape[0], "none", dtype=object)
     free = hold == None  # noqa: E711 (element-wise on an object array)
     hold = np.where(free, limits.hold, hold)
+    keeps |= free & (limits.hold != None)  # noqa: E711
     free &= limits.hold == None  # noqa: E711
     conflict = free & ~prange.feasible
     texts = [
@@ -113,4 +207,9 @@ def hold_texts(
     no_ending = free & ~conflict & (limits.endings.index < 0)
     hold[no_ending] = "rules conflict: no price ending is allowed by every rule"
     rule[no_ending] = "price_ending"
-    return hold, rule
+    keeps |= conflict | no_ending
+    free &= ~conflict & ~no_ending
+    inelastic = _inelastic(frame, free, cfg)
+    flat = inelastic != None  # noqa: E711
+    hold[flat], rule[flat] = inelastic[flat], INELASTIC
+    return Holds(reason=hold, rule=rule, keeps=keeps)

@@ -3,7 +3,8 @@
 The catalogue and the forecaster's product table are checked (required columns, one row per
 product), cast to floats with NaN folded into null, joined, sorted by product_id and given
 their hold reason (`pipeline.pricing.holds`); every product's rules are then resolved and its
-allowed price range computed once, for every later step to read.
+allowed price range computed once (with the trust region of the prices it has sold at, where
+the table gives them), for every later step to read.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import polars as pl
 from pipeline.arrays import FloatArray
 from pipeline.config import PricingConfig
 from pipeline.contract import DEFAULT_CATEGORY
-from pipeline.pricing.holds import hold_expr, note_expr
+from pipeline.pricing.holds import hold_expr, keeps_expr, note_expr
 from pipeline.pricing.ladder import PriceRange, allowed_range
 from pipeline.pricing.limits import Limits, resolve
 
@@ -77,6 +78,8 @@ _FORECAST_FLOATS = (
     "elasticity_hi",
     "stockout_share",
     "dispersion",
+    "price_seen_lo",
+    "price_seen_hi",
 )
 
 
@@ -97,7 +100,7 @@ def _prepare(products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig) -
         joined.with_columns(category.alias("category"))
         .drop("_forecast_category")
         .sort("product_id")
-        .with_columns(hold_expr(cfg), note_expr(cfg))
+        .with_columns(hold_expr(cfg), note_expr(cfg), keeps_expr())
     )
 
 
@@ -143,6 +146,10 @@ def prepare_inputs(products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingCon
     frame = _prepare(products, demand, cfg)
     limits = _limits(frame, cfg)
     prange = allowed_range(
-        float_column(frame, "current_price"), float_column(frame, "unit_cost"), limits
+        float_column(frame, "current_price"),
+        float_column(frame, "unit_cost"),
+        limits,
+        (float_column(frame, "price_seen_lo"), float_column(frame, "price_seen_hi")),
+        cfg.trust_widening,
     )
     return Inputs(frame, limits, prange)

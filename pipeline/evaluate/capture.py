@@ -1,0 +1,209 @@
+"""Profit capture against ground truth: the true expected profit at today's, the recommended and the
+oracle prices, where the oracle is the same pricing engine fed the true demand curves."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+
+from pipeline import pricing, synth
+from pipeline.config import PricingConfig
+from pipeline.contract import ACTION_HOLD, STATUS_TRAINED
+from pipeline.evaluate.baseline import loglog_table
+from pipeline.evaluate.elasticity import elasticity_report, exogenous
+from pipeline.evaluate.figures import finite, percent
+
+PROFITS = ("current_profit", "recommended_profit", "oracle_profit", "oracle_priced_profit")
+
+
+def true_demand(truth: pl.DataFrame, start: dt.date, horizon: int) -> pl.DataFrame:
+    """The true demand curves over the horizon, in the forecaster's table format."""
+    truth = truth.sort("product_id")
+    days = [start + dt.timedelta(days=k) for k in range(horizon)]
+    ref = truth["ref_price"].to_numpy()
+    return truth.select(
+        "product_id",
+        pl.Series("base_units", synth.true_expected_units(truth, days, ref)),
+        "ref_price",
+        "elasticity",
+        pl.lit(None, pl.Float64).alias("elasticity_lo"),
+        pl.lit(None, pl.Float64).alias("elasticity_hi"),
+        pl.lit(None, pl.String).alias("hold_reason"),
+    )
+
+
+def _oracles(
+    recommendations: pl.DataFrame, products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig
+) -> pl.DataFrame:
+    """Oracle prices: the engine on the true curves, free and with the same products held."""
+    cfg = pricing.oracle_config(cfg)  # true curves: no hold on inelastic demand
+    catalogue = products.join(demand, on="product_id", how="semi")
+    free = pricing.recommend(catalogue, demand, cfg)
+    held = recommendations.filter(pl.col("action") == ACTION_HOLD)["product_id"]
+    same_holds = demand.with_columns(
+        hold_reason=pl.when(pl.col("product_id").is_in(held.to_list())).then(
+            pl.lit("held by the recommendation")
+        )
+    )
+    priced = pricing.recommend(catalogue, same_holds, cfg)
+    return free.select("product_id", pl.col("recommended_price").alias("oracle_price")).join(
+        priced.select("product_id", pl.col("recommended_price").alias("oracle_priced_price")),
+        on="product_id",
+    )
+
+
+def profit_capture(
+    recommendations: pl.DataFrame,
+    products: pl.DataFrame,
+    truth: pl.DataFrame,
+    start: dt.date,
+    horizon: int,
+    cfg: PricingConfig,
+) -> tuple[dict, pl.DataFrame]:
+    """True expected profit over the horizon at current, recommended and oracle prices.
+
+    The oracle is the same pricing engine fed the true demand curves, so it obeys the same rules
+    (guardrails, endings, family order, change budget, revenue floor). capture = (recommended -
+    current) / (oracle - current), overall and per category, against two oracles: one free to
+    price every product (`capture`, the headline) and one that holds the same products the
+    recommendation held (`capture_priced`: how well the products that were priced were priced).
+
+    Returns:
+        The overall totals, captures and hold count, and one row per category with the same.
+    """
+    demand = true_demand(
+        truth.join(recommendations.select("product_id"), on="product_id", how="semi"),
+        start,
+        horizon,
+    )
+    frame = (
+        recommendations.select("product_id", "current_price", "recommended_price", "action")
+        .join(_oracles(recommendations, products, demand, cfg), on="product_id")
+        .join(products.select("product_id", "category", "unit_cost"), on="product_id")
+        .join(demand.select("product_id", "base_units", "ref_price", "elasticity"), on="product_id")
+    )
+    for name in ("current", "recommended", "oracle", "oracle_priced"):
+        price = pl.col(f"{name}_price")
+        units = pl.col("base_units") * (price / pl.col("ref_price")) ** pl.col("elasticity")
+        frame = frame.with_columns(((price - pl.col("unit_cost")) * units).alias(f"{name}_profit"))
+    sums = [pl.col(*PROFITS).sum(), (pl.col("action") == ACTION_HOLD).sum().alias("n_held")]
+    per_category = frame.group_by("category").agg(*sums).with_columns(_captures()).sort("category")
+    overall = frame.select(*sums).with_columns(_captures()).row(0, named=True)
+    totals = {k: v if k == "n_held" else finite(v) for k, v in overall.items()}
+    return totals, per_category
+
+
+def _captures() -> list[pl.Expr]:
+    def capture(oracle: str) -> pl.Expr:
+        gain = pl.col(oracle) - pl.col("current_profit")
+        return pl.when(gain > 0).then(
+            (pl.col("recommended_profit") - pl.col("current_profit")) / gain
+        )
+
+    return [
+        capture("oracle_profit").alias("capture"),
+        capture("oracle_priced_profit").alias("capture_priced"),
+    ]
+
+
+def policy_report(
+    recommendations: pl.DataFrame,
+    products: pl.DataFrame,
+    truth: pl.DataFrame,
+    start: dt.date,
+    horizon: int,
+    cfg: PricingConfig,
+) -> dict[str, Any]:
+    """`profit_capture` of one set of recommendations: "overall" and "per_category" (dicts)."""
+    overall, per_category = profit_capture(recommendations, products, truth, start, horizon, cfg)
+    return {"overall": overall, "per_category": per_category.to_dicts()}
+
+
+def baseline_policy(
+    products: pl.DataFrame,
+    sales: pl.DataFrame,
+    truth: pl.DataFrame,
+    start: dt.date,
+    horizon: int,
+    min_history_days: int,
+    cfg: PricingConfig,
+) -> dict[str, Any]:
+    """The log-log baseline fitted on `sales`, priced by the engine and scored against the truth.
+
+    Returns:
+        `policy_report`'s "overall" and "per_category", and the baseline's "elasticity" accuracy
+        (over the products it fitted whose price does not follow demand).
+    """
+    baseline = loglog_table(sales, products, horizon, min_history_days)
+    recs = pricing.recommend(products, baseline, cfg)
+    report = policy_report(recs, products, truth, start, horizon, cfg)
+    trained = baseline.filter(pl.col("status") == STATUS_TRAINED)
+    return {**report, "elasticity": elasticity_report(trained, exogenous(truth))}
+
+
+def evaluate_policies(
+    recommendations: pl.DataFrame,
+    products: pl.DataFrame,
+    sales: pl.DataFrame,
+    truth: pl.DataFrame,
+    start: dt.date,
+    horizon: int,
+    min_history_days: int,
+    cfg: PricingConfig,
+) -> dict[str, Any]:
+    """Profit capture of the model's recommendations and of the log-log baseline, side by side.
+
+    The baseline is fitted on `sales` (the warehouse history before `start`), priced by the same
+    engine with the same rules and hold policy, and scored against the same oracle.
+
+    Returns:
+        {"model": ..., "loglog": ...}, each with "overall" (dict) and "per_category" (list of
+        dicts), and the baseline's "elasticity" accuracy.
+    """
+    return {
+        "model": policy_report(recommendations, products, truth, start, horizon, cfg),
+        "loglog": baseline_policy(products, sales, truth, start, horizon, min_history_days, cfg),
+    }
+
+
+def capture_text(report: dict[str, Any]) -> str:
+    """`evaluate_policies`' report as an aligned table: the model beside the log-log baseline."""
+    model, loglog = report["model"], report["loglog"]
+    lines = [
+        "true expected profit over the horizon, oracle = the same engine on the true demand:",
+        f"  {'':<22}{'model':>14}{'log-log':>14}",
+    ]
+    for key, label in (
+        ("current_profit", "at current prices"),
+        ("recommended_profit", "at recommended"),
+        ("oracle_profit", "at oracle prices"),
+    ):
+        lines.append(
+            f"  {label:<22}{model['overall'][key]:>14,.2f}{loglog['overall'][key]:>14,.2f}"
+        )
+    lines.append(
+        f"  {'products held':<22}{model['overall']['n_held']:>14}{loglog['overall']['n_held']:>14}"
+    )
+    for key, title in (
+        ("capture", "profit capture (oracle prices every product)"),
+        ("capture_priced", "capture on the products priced (oracle holds the same products)"),
+    ):
+        lines.append(title)
+        lines.append(
+            f"  {'overall':<22}{percent(model['overall'][key]):>14}"
+            f"{percent(loglog['overall'][key]):>14}"
+        )
+        baseline = {row["category"]: row[key] for row in loglog["per_category"]}
+        for row in model["per_category"]:
+            lines.append(
+                f"  {row['category']:<22}{percent(row[key]):>14}"
+                f"{percent(baseline.get(row['category'])):>14}"
+            )
+    accuracy = loglog["elasticity"]
+    lines.append(
+        f"log-log elasticity vs truth over {accuracy['n_products']} products: median absolute "
+        f"error {accuracy['median_abs_error']:.3f}"
+    )
+    return "\n".join(lines)
