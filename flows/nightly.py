@@ -70,6 +70,7 @@ def record_start(path: str, run_id: str, flow_name: str, as_of: dt.date, params:
 @task(name="validate-history")
 def prepare(inputs: NightInputs) -> PreparedNight:
     """Check the history (bad rows quarantined, products held) and build the model panel."""
+    faults.pause_point("read")  # crash tests only (off unless PRICING_TEST_PAUSE_AT=read)
     return night.prepare_night(inputs)
 
 
@@ -104,6 +105,7 @@ def load_models(
     settings: Settings,
 ) -> Models:
     """The finished shards' outputs and the forecasts of the reused saved models."""
+    faults.pause_point("forecast")  # crash tests only (off unless PRICING_TEST_PAUSE_AT set)
     return night.combine_models(tonight, plan, trained, failures, settings)
 
 

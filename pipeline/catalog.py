@@ -15,6 +15,7 @@ import polars as pl
 
 from pipeline import validate, warehouse
 from pipeline.night import NightInputs, NightOutputs
+from pipeline.warehouse.connection import read_frame
 
 
 def read_night(
@@ -52,7 +53,20 @@ def read_night(
         ),
         orphan_sales=warehouse.read_orphan_sales(path),
         plausible_until=plausible_until,
+        price_tests=read_price_tests(path, as_of),
     )
+
+
+def read_price_tests(path: str | Path, as_of: dt.date) -> pl.DataFrame:
+    """Each product's latest price-test row before `as_of` (`pricing.explore.STATE_COLUMNS`)."""
+    sql = (
+        "select product_id, test_status, test_started, test_base_price, test_direction "
+        "from recommendations inner join runs using (run_id) "
+        "where runs.status = 'completed' and test_status is not null and effective_date < ? "
+        "qualify row_number() over (partition by product_id order by effective_date desc) = 1 "
+        "order by product_id"
+    )
+    return read_frame(path, sql, [as_of])
 
 
 def write_night(

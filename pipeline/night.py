@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipeline import pricing, registry, validate
+from pipeline import registry, validate
 from pipeline.config import Settings
 from pipeline.contract import RUN_COMPLETED, RUN_FAILED
 from pipeline.errors import UserError
 from pipeline.features import Panel, build_panel
 from pipeline.forecast import ModelOutputs, daily_forecasts, product_table
 from pipeline.model import ProgressFn
+from pipeline.pricing import explore
 from pipeline.summary import counts_of, one_line
 
 
@@ -46,6 +47,8 @@ class NightInputs:
         later_sales: sales dated after the latest plausible day (checked as future dates only).
         orphan_sales: sales of products missing from the products table.
         plausible_until: the latest plausible sales day (today in UTC plus a day's slack).
+        price_tests: the latest price-test row of each product (`pricing.explore.STATE_COLUMNS`;
+            empty: no test history).
     """
 
     products: pl.DataFrame
@@ -55,6 +58,7 @@ class NightInputs:
     later_sales: pl.DataFrame
     orphan_sales: pl.DataFrame
     plausible_until: dt.date
+    price_tests: pl.DataFrame = field(default_factory=explore.no_tests)
 
     @property
     def categories(self) -> dict[str, str]:
@@ -68,6 +72,7 @@ def inputs_from_frames(
     as_of: dt.date | None = None,
     versions: pl.DataFrame | None = None,
     plausible_until: dt.date | None = None,
+    price_tests: pl.DataFrame | None = None,
 ) -> NightInputs:
     """A night's inputs from frames in the data contract, as `catalog.read_night` reads them.
 
@@ -91,6 +96,7 @@ def inputs_from_frames(
         ).sort("product_id", "ds"),
         orphan_sales=sales.filter(~known).sort("product_id", "ds"),
         plausible_until=plausible_until,
+        price_tests=price_tests if price_tests is not None else explore.no_tests(),
     )
 
 
@@ -294,7 +300,9 @@ def price_night(
     """
     inputs = night.inputs
     table = validate.hold(_product_table(night, models, settings), night.checked.holds)
-    recs = pricing.recommend(inputs.products, table, settings.pricing)
+    recs = explore.recommend(
+        inputs.products, table, settings.pricing, inputs.price_tests, inputs.as_of
+    )
     base_daily = dict(zip(models.outputs.product_ids, models.outputs.base_daily, strict=True))
     prices = recs.select("product_id", pl.col("recommended_price").alias("price"))
     forecasts = daily_forecasts(table, base_daily, prices, inputs.as_of, settings.model.horizon)

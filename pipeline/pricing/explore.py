@@ -1,0 +1,421 @@
+"""Price tests: move the price of a product whose elasticity is not identified, on purpose.
+
+A product that is held because its elasticity cannot be known (its price never moved, its
+forecast lost to seasonal-naive, its price followed demand, or it is new) teaches the engine
+nothing while it is held. A price test moves it inside every guardrail until its elasticity is
+identified, then it is priced as usual (`PricingConfig.explore`):
+
+- "test": alternate a step of `explore_step` from the price the test started at (towards the
+  optimum of the product's current estimate, where the rules leave room) and that price, each
+  held `explore_min_days`, for `explore_phases` phases (4 weeks at most);
+- "thompson": price on an elasticity drawn from the product's posterior (its category's prior
+  updated by its own estimate), a new draw each `explore_min_days`, seeded;
+- "off": no tests.
+
+A test ends when the product's own elasticity interval is narrower than `explore_width` (it is
+then priced as usual, released from `hold_statuses`: the test identified it) or after its last
+phase. A budget caps the products testing at once (`explore_max_products`) and the expected
+profit put at risk per night (`explore_max_risk`); running tests go first.
+
+The test steers the engine, it does not bypass it: a tested product enters `recommend` released
+from its hold with an elasticity whose profit optimum is the test's target price, so the allowed
+range (rules, KVI limits, the maximum change per run, the trust region, the margin floor), price
+endings, family order and the change budget all still decide the price. Its expected figures are
+then recomputed on its own estimate and its reason says what the test does. Everything is pure:
+the test's state comes from the recommendation history (`NightInputs.price_tests`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from math import erf, sqrt
+
+import numpy as np
+import polars as pl
+
+from pipeline.arrays import Z90
+from pipeline.config import PricingConfig
+from pipeline.contract import (
+    STATUS_COLD_START,
+    STATUS_CONFOUNDED,
+    STATUS_GATE_FAILED,
+    STATUS_NOT_IDENTIFIED,
+    STATUS_TRAINED,
+)
+from pipeline.pricing.engine import recommend as engine_recommend
+
+TESTING, IDENTIFIED, STOPPED = "testing", "identified", "stopped"
+RULE_ALTERNATE, RULE_THOMPSON = "alternate", "thompson"
+TESTED_STATUSES = (STATUS_NOT_IDENTIFIED, STATUS_GATE_FAILED, STATUS_CONFOUNDED)
+TEST_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {
+    "test_status": pl.String,
+    "test_phase": pl.Int64,
+    "test_phases": pl.Int64,
+    "test_started": pl.Date,
+    "test_base_price": pl.Float64,
+    "test_direction": pl.Int64,
+    "test_arm": pl.String,
+    "test_rule": pl.String,
+    "test_probability": pl.Float64,
+    "test_target_price": pl.Float64,
+}
+TEST_COLUMNS = tuple(TEST_SCHEMA)
+# The state a night needs from the history: the latest test row of each product.
+STATE_COLUMNS = ("product_id", "test_status", "test_started", "test_base_price", "test_direction")
+_DEFAULT_SD = 0.75  # prior spread of an elasticity where its category has no trained product
+
+
+def no_tests() -> pl.DataFrame:
+    """An empty test history (no product has ever tested)."""
+    return pl.DataFrame(schema={k: TEST_SCHEMA.get(k, pl.String) for k in STATE_COLUMNS})
+
+
+def recommend(
+    products: pl.DataFrame,
+    demand: pl.DataFrame,
+    cfg: PricingConfig,
+    tests: pl.DataFrame | None = None,
+    as_of: dt.date | None = None,
+) -> pl.DataFrame:
+    """`pricing.recommend` with price tests, and the test columns (`TEST_COLUMNS`) added.
+
+    Args:
+        products: as for `pricing.recommend`.
+        demand: the forecaster's product table, as for `pricing.recommend` (`status`,
+            `n_train_days` and the price_seen columns are read where present).
+        cfg: pricing rules with the `explore*` settings.
+        tests: the latest test row per product (`STATE_COLUMNS`); None: no history.
+        as_of: the night's first priced day (needed unless `cfg.explore` is "off").
+
+    Returns:
+        `pricing.recommend`'s rows with the test columns (null where no test).
+    """
+    if cfg.explore == "off" or as_of is None:
+        return _with_columns(engine_recommend(products, demand, cfg), None)
+    state = tests if tests is not None else no_tests()
+    plan = plan_tests(products, demand, cfg, state, as_of)
+    steered = _steered(demand, plan)
+    recs = engine_recommend(products, steered, cfg)
+    return _annotate(recs, demand, products, plan, cfg)
+
+
+def _with_columns(recs: pl.DataFrame, plan: pl.DataFrame | None) -> pl.DataFrame:
+    if plan is None or plan.is_empty():
+        return recs.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in TEST_SCHEMA.items())
+    plan = plan.with_columns(pl.lit(None, pl.Int64).alias("test_phases"))
+    typed = [pl.col(c).cast(t) for c, t in TEST_SCHEMA.items()]
+    return recs.join(plan.select("product_id", *typed), on="product_id", how="left")
+
+
+def _estimates(demand: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
+    """Each product's catalogue and estimate: mean, sd, own interval width, history days."""
+    status = pl.col("status") if "status" in demand.columns else pl.lit(STATUS_TRAINED)
+    days = pl.col("n_train_days") if "n_train_days" in demand.columns else pl.lit(0)
+    seen_hi = pl.col("price_seen_hi") if "price_seen_hi" in demand.columns else pl.lit(None)
+    seen_lo = pl.col("price_seen_lo") if "price_seen_lo" in demand.columns else pl.lit(None)
+    frame = demand.select(
+        "product_id", "base_units", "ref_price", "elasticity", "elasticity_lo", "elasticity_hi",
+        status.alias("status"), days.cast(pl.Int64).fill_null(0).alias("n_days"),
+        seen_lo.cast(pl.Float64).alias("seen_lo"), seen_hi.cast(pl.Float64).alias("seen_hi"),
+        pl.col("hold_reason") if "hold_reason" in demand.columns else pl.lit(None, pl.String),
+    )  # fmt: skip
+    catalogue = products.select(
+        "product_id", "current_price", "unit_cost",
+        (pl.col("is_kvi") if "is_kvi" in products.columns else pl.lit(False)).alias("is_kvi"),
+        (pl.col("category") if "category" in products.columns else pl.lit("")).alias("category"),
+    )  # fmt: skip
+    frame = catalogue.join(frame, on="product_id", how="inner")
+    width = pl.col("elasticity_hi") - pl.col("elasticity_lo")
+    own = (pl.col("status") == STATUS_TRAINED) | (pl.col("status") == STATUS_GATE_FAILED)
+    frame = frame.with_columns(
+        pl.when(own).then(width).alias("own_width"),
+        pl.when(own).then(width / (2 * Z90)).alias("own_sd"),
+    )
+    prior = (
+        frame.filter(pl.col("status") == STATUS_TRAINED)
+        .group_by("category")
+        .agg(
+            pl.col("elasticity").mean().alias("prior_mean"),
+            pl.col("elasticity").std().alias("prior_sd"),
+        )
+    )
+    frame = frame.join(prior, on="category", how="left").with_columns(
+        pl.col("prior_mean").fill_null(pl.col("elasticity")).fill_null(-1.5),
+        pl.col("prior_sd").fill_null(_DEFAULT_SD).clip(0.2, None),
+    )
+    # The posterior: the category's prior updated by the product's own estimate, where it has one.
+    w_prior, w_own = 1 / pl.col("prior_sd") ** 2, 1 / pl.col("own_sd").clip(0.05, None) ** 2
+    mean = (w_prior * pl.col("prior_mean") + w_own * pl.col("elasticity")) / (w_prior + w_own)
+    return frame.with_columns(
+        pl.when(pl.col("own_sd").is_not_null()).then(mean).otherwise(pl.col("prior_mean"))
+        .alias("post_mean"),
+        pl.when(pl.col("own_sd").is_not_null()).then((1 / (w_prior + w_own)).sqrt())
+        .otherwise(pl.col("prior_sd")).alias("post_sd"),
+    )  # fmt: skip
+
+
+def _identified(frame: pl.DataFrame, cfg: PricingConfig) -> pl.Expr:
+    return (pl.col("status") == STATUS_TRAINED) & (pl.col("own_width") < cfg.explore_width)
+
+
+def _candidate(cfg: PricingConfig) -> pl.Expr:
+    """Products whose elasticity is not identified and whose data allow a test."""
+    status = pl.col("status")
+    cold = (status == STATUS_COLD_START) & (pl.col("n_days") >= cfg.explore_cold_days)
+    data_issue = pl.col("hold_reason").fill_null("").str.starts_with("data issue")
+    return (status.is_in(list(TESTED_STATUSES)) | cold) & ~data_issue
+
+
+def plan_tests(
+    products: pl.DataFrame,
+    demand: pl.DataFrame,
+    cfg: PricingConfig,
+    tests: pl.DataFrame,
+    as_of: dt.date,
+) -> pl.DataFrame:
+    """Tonight's tests: which products test, in which phase, at which target price, and why.
+
+    Running tests go on until identified or past their last phase; new ones start, the largest
+    expected profit first, while the budget (`explore_max_products`, `explore_max_risk`) allows.
+
+    Returns:
+        One row per product tested or finishing tonight: product_id, the `TEST_COLUMNS`, and
+        `risk` (expected profit given up at the target, on the product's own estimate).
+    """
+    frame = _estimates(demand, products).join(
+        tests.select(STATE_COLUMNS), on="product_id", how="left"
+    )
+    step = pl.when(pl.col("is_kvi")).then(cfg.explore_kvi_step).otherwise(cfg.explore_step)
+    frame = frame.with_columns(step.alias("step"), _identified(frame, cfg).alias("identified"))
+    length = cfg.explore_phases * cfg.explore_min_days
+    running = frame.filter(pl.col("test_status") == TESTING).with_columns(
+        ((pl.lit(as_of) - pl.col("test_started")).dt.total_days() // cfg.explore_min_days + 1)
+        .cast(pl.Int64).alias("test_phase")
+    )  # fmt: skip
+    ends = pl.when(pl.col("identified")).then(pl.lit(IDENTIFIED))
+    ends = ends.when(pl.col("test_phase") > cfg.explore_phases).then(pl.lit(STOPPED))
+    running = running.with_columns(ends.otherwise(pl.lit(TESTING)).alias("test_status"))
+    fresh = frame.filter(
+        pl.col("test_status").is_null() & _candidate(cfg) & (pl.col("step") > 0)
+    ).with_columns(
+        pl.lit(TESTING).alias("test_status"),
+        pl.lit(1, pl.Int64).alias("test_phase"),
+        pl.lit(as_of).alias("test_started"),
+        pl.col("current_price").alias("test_base_price"),
+        _direction(cfg).alias("test_direction"),
+    )
+    fresh = fresh.filter(pl.col("test_direction") != 0)
+    both = pl.concat([running, fresh], how="diagonal_relaxed")
+    both = _targets(both, cfg, as_of).with_columns(_risk().alias("risk"))
+    assert length <= 28  # config guarantees a test never runs past 4 weeks
+    return _within_budget(both.with_columns(pl.lit(as_of).alias("_as_of")), frame, cfg)
+
+
+def _optimum(e: pl.Expr) -> pl.Expr:
+    """The constant-elasticity profit optimum cost * e / (1 + e) (null where e >= -1)."""
+    return pl.when(e < -1).then(pl.col("unit_cost") * e / (1 + e))
+
+
+def _direction(cfg: PricingConfig) -> pl.Expr:
+    """+1 (raise) or -1 (cut): towards the estimate's optimum where the rules leave room."""
+    cur, step = pl.col("current_price"), pl.col("step")
+    best = _optimum(pl.col("post_mean"))
+    want = pl.when(best.is_null() | (best > cur)).then(1).otherwise(-1)
+    seen_hi = pl.col("seen_hi").fill_null(cur) * (1 + cfg.trust_widening)
+    seen_lo = pl.col("seen_lo").fill_null(cur) * (1 - cfg.trust_widening)
+    floor = pl.col("unit_cost") * (1 + cfg.margin_floor)
+    room_up = pl.min_horizontal(seen_hi, cur * (1 + cfg.max_change_up)) >= cur * (1 + step / 2)
+    room_down = pl.max_horizontal(seen_lo, floor, cur * (1 - cfg.max_change_down)) <= cur * (
+        1 - step / 2
+    )
+    return (
+        pl.when((want == 1) & room_up).then(1)
+        .when((want == -1) & room_down).then(-1)
+        .when(room_up).then(1)
+        .when(room_down).then(-1)
+        .otherwise(0)
+        .cast(pl.Int64)
+    )  # fmt: skip
+
+
+def _targets(frame: pl.DataFrame, cfg: PricingConfig, as_of: dt.date) -> pl.DataFrame:
+    """The target price, the arm, the rule and the probability of each test's choice."""
+    if cfg.explore == "thompson":
+        return _thompson(frame, cfg)
+    base, step = pl.col("test_base_price"), pl.col("step")
+    on_step = pl.col("test_phase") % 2 == 1
+    return frame.with_columns(
+        pl.when(on_step).then(base * (1 + pl.col("test_direction") * step)).otherwise(base)
+        .alias("test_target_price"),
+        pl.when(on_step).then(pl.lit("step")).otherwise(pl.lit("base")).alias("test_arm"),
+        pl.lit(RULE_ALTERNATE).alias("test_rule"),
+        pl.lit(1.0).alias("test_probability"),
+    )  # fmt: skip
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1 + erf(x / sqrt(2)))
+
+
+def _thompson(frame: pl.DataFrame, cfg: PricingConfig) -> pl.DataFrame:
+    """Price on an elasticity drawn from the posterior; one draw per product and phase."""
+    draws, probability = [], []
+    for row in frame.iter_rows(named=True):
+        key = f"{cfg.explore_seed}|{row['product_id']}|{row['test_started']}|{row['test_phase']}"
+        rng = np.random.default_rng(zlib.crc32(key.encode()))
+        mean, sd = float(row["post_mean"]), float(row["post_sd"])
+        e = float(mean + sd * rng.standard_normal())
+        cur, cost = float(row["current_price"]), float(row["unit_cost"])
+        # The optimum is above today's price exactly when e > -cur / (cur - cost).
+        cut = -cur / (cur - cost) if cur > cost else -np.inf
+        p_up = 1.0 - _normal_cdf((cut - mean) / sd)
+        up = e >= -1 or e > cut
+        target = cur * (1 + cfg.max_change_up) if e >= -1 else cost * e / (1 + e)
+        draws.append((e, target, "up" if up else "down"))
+        probability.append(p_up if up else 1.0 - p_up)
+    return frame.with_columns(
+        pl.Series("drawn_elasticity", [d[0] for d in draws], dtype=pl.Float64),
+        pl.Series("test_target_price", [d[1] for d in draws], dtype=pl.Float64),
+        pl.Series("test_arm", [d[2] for d in draws], dtype=pl.String),
+        pl.lit(RULE_THOMPSON).alias("test_rule"),
+        pl.Series("test_probability", probability, dtype=pl.Float64),
+    )
+
+
+def _risk() -> pl.Expr:
+    """Expected profit given up at the target price on the product's own (posterior) estimate."""
+    e, ref, base = pl.col("post_mean"), pl.col("ref_price"), pl.col("base_units")
+
+    def profit(price: pl.Expr) -> pl.Expr:
+        return (price - pl.col("unit_cost")) * base * (price / ref) ** e
+
+    lost = profit(pl.col("current_price")) - profit(pl.col("test_target_price"))
+    return pl.when(pl.col("test_status") == TESTING).then(lost.clip(0, None)).otherwise(0.0)
+
+
+def _within_budget(plan: pl.DataFrame, frame: pl.DataFrame, cfg: PricingConfig) -> pl.DataFrame:
+    """Running tests first, then new ones by expected profit, while the budget allows."""
+    e, ref, base = pl.col("elasticity"), pl.col("ref_price"), pl.col("base_units")
+    cur = pl.col("current_price")
+    total = frame.select(((cur - pl.col("unit_cost")) * base * (cur / ref) ** e).fill_nan(0).sum())
+    budget = cfg.explore_max_risk * max(float(total.item() or 0.0), 0.0)
+    value = (cur - pl.col("unit_cost")) * base
+    ordered = plan.with_columns(
+        (pl.col("test_started") < pl.col("_as_of")).alias("_running"),
+        value.fill_null(0).alias("_value"),
+    ).sort(["_running", "_value"], descending=True)
+    testing = ordered["test_status"] == TESTING
+    running = ordered["_running"]
+    risk = ordered["risk"].fill_null(0.0).fill_nan(0.0)
+    count = testing.cast(pl.Int64).cum_sum()
+    spent = (risk * testing.cast(pl.Float64)).cum_sum()
+    keep = ~testing | running | ((count <= cfg.explore_max_products) & (spent <= budget))
+    return ordered.filter(keep).drop("_running", "_value", "_as_of")
+
+
+def _steered(demand: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
+    """The demand table with tested products released and aimed at their target prices.
+
+    A finished test that identified the elasticity releases its product from its hold too (the
+    hold was for the evidence the test has now found).
+    """
+    testing = plan.filter(pl.col("test_status") == TESTING)
+    found = plan.filter(pl.col("test_status") == IDENTIFIED)["product_id"]
+    target = dict(zip(testing["product_id"], testing["test_target_price"], strict=True))
+    cost = dict(zip(testing["product_id"], testing["unit_cost"], strict=True))
+    # The elasticity whose profit optimum cost * e / (1 + e) is the target: e = -T / (T - cost).
+    aim = {
+        pid: -t / (t - cost[pid]) if t > cost[pid] * 1.001 else -1000.0 for pid, t in target.items()
+    }
+    ids = pl.col("product_id")
+    tested, released = ids.is_in(list(aim)), ids.is_in(found.to_list()) | ids.is_in(list(aim))
+    out = demand.with_columns(
+        pl.when(tested)
+        .then(ids.replace_strict(aim, default=None, return_dtype=pl.Float64))
+        .otherwise(pl.col("elasticity"))
+        .alias("elasticity"),
+        *[pl.when(tested).then(None).otherwise(pl.col(c)).alias(c)
+          for c in ("elasticity_lo", "elasticity_hi")],
+        pl.when(released).then(None).otherwise(pl.col("hold_reason")).alias("hold_reason"),
+    )  # fmt: skip
+    if "status" in out.columns:
+        out = out.with_columns(
+            pl.when(released).then(pl.lit(STATUS_TRAINED)).otherwise(pl.col("status"))
+            .alias("status")
+        )  # fmt: skip
+    return out
+
+
+def _annotate(
+    recs: pl.DataFrame,
+    demand: pl.DataFrame,
+    products: pl.DataFrame,
+    plan: pl.DataFrame,
+    cfg: PricingConfig,
+) -> pl.DataFrame:
+    """Tested rows: expected figures on the product's own estimate, the test's reason and rule."""
+    out = _with_columns(recs, plan)
+    est = _estimates(demand, products).select(
+        "product_id", "base_units", "ref_price", pl.col("post_mean").alias("_e"),
+        pl.col("post_sd").alias("_sd"), "unit_cost",
+        pl.col("elasticity").alias("_elasticity"), pl.col("elasticity_lo").alias("_lo"),
+        pl.col("elasticity_hi").alias("_hi"),
+    )  # fmt: skip
+    out = out.join(est, on="product_id", how="left")
+    tested = pl.col("test_status") == TESTING
+
+    def units(price: str) -> pl.Expr:
+        return pl.col("base_units") * (pl.col(price) / pl.col("ref_price")) ** pl.col("_e")
+
+    margin_new = pl.col("recommended_price") - pl.col("unit_cost")
+    margin_now = pl.col("current_price") - pl.col("unit_cost")
+    new_profit = (margin_new * units("recommended_price")).round(2)
+    now_profit = (margin_now * units("current_price")).round(2)
+    changed = pl.col("recommended_price") != pl.col("current_price")
+    replaced = {
+        "expected_units": units("recommended_price"),
+        "expected_revenue": (pl.col("recommended_price") * units("recommended_price")).round(2),
+        "expected_profit": new_profit,
+        "current_expected_units": units("current_price"),
+        "current_expected_revenue": (pl.col("current_price") * units("current_price")).round(2),
+        "current_expected_profit": now_profit,
+        "profit_uplift": pl.when(changed).then(new_profit - now_profit).otherwise(0.0),
+        "elasticity": pl.col("_elasticity"),
+        "elasticity_lo": pl.col("_lo"),
+        "elasticity_hi": pl.col("_hi"),
+        "binding_rule": pl.lit("price_test"),
+        "reason": _reason(cfg),
+    }
+    out = out.with_columns(
+        pl.when(tested).then(expr).otherwise(pl.col(name)).alias(name)
+        for name, expr in replaced.items()
+    )
+    return out.with_columns(
+        pl.when(pl.col("test_status").is_not_null())
+        .then(pl.lit(cfg.explore_phases, pl.Int64))
+        .alias("test_phases")
+    ).drop("base_units", "ref_price", "_e", "_sd", "unit_cost", "_elasticity", "_lo", "_hi")
+
+
+def _reason(cfg: PricingConfig) -> pl.Expr:
+    """'price test 2 of 4: learning the elasticity, interval -3.1 to -0.4; ...'."""
+    lo = pl.coalesce(pl.col("_lo"), pl.col("_e") - Z90 * pl.col("_sd"))
+    hi = pl.coalesce(pl.col("_hi"), pl.col("_e") + Z90 * pl.col("_sd"))
+    move = pl.format(
+        "{} {} -> {} (target {}, rule {}, probability {})",
+        pl.col("test_arm"),
+        pl.col("current_price").round(2),
+        pl.col("recommended_price").round(2),
+        pl.col("test_target_price").round(2),
+        pl.col("test_rule"),
+        pl.col("test_probability").round(2),
+    )
+    return pl.format(
+        "price test {} of {}: learning the elasticity, interval {} to {}; {}",
+        pl.col("test_phase"),
+        pl.lit(cfg.explore_phases),
+        lo.round(1),
+        hi.round(1),
+        move,
+    )

@@ -1,0 +1,252 @@
+"""The closed loop: every night each policy prices the day, the world answers, history grows.
+
+Policies (`ARMS`): `engine` (the night of `pipeline.night`, models retrained on the configured
+cadence, with the configured price tests), `engine_off` (the same with `explore = "off"`),
+`loglog` (the log-log baseline priced by the same engine), `oracle` (the same engine fed the true
+demand over the horizon, so it too moves at most the maximum change per run) and `keep` (today's
+prices kept). Each learning policy has its own history: it learns only from the sales its own
+prices made. Every policy meets the same day's promotions, stockouts and noise (common random
+numbers, `market.draw_events`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from pipeline import night, pricing, synth
+from pipeline.config import Settings
+from pipeline.contract import STATUS_TRAINED
+from pipeline.evaluate import loglog_table, true_demand
+from pipeline.pricing import explore
+from pipeline.synth import market as mk
+
+ARMS = ("engine", "engine_off", "loglog", "oracle", "keep")
+ENGINE_ARMS = ("engine", "engine_off")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """A simulation: the world, how many nights, and which policies run.
+
+    Attributes:
+        nights: simulated nights (days priced and sold).
+        products: products in the world.
+        days: days of history before the first night.
+        scenario: the world's scenario name (`synth.SCENARIOS`).
+        seed: the world's and the market's seed.
+        arms: the policies to run (a subset of `ARMS`; `engine` always runs).
+    """
+
+    nights: int = 56
+    products: int = 200
+    days: int = 730
+    scenario: str = "demo"
+    seed: int = 0
+    arms: tuple[str, ...] = ARMS
+
+
+@dataclass
+class _Arm:
+    """One policy's shelf, history and (for the engine) models and price-test history."""
+
+    name: str
+    products: pl.DataFrame
+    sales: pl.DataFrame
+    settings: Settings | None = None
+    versions: pl.DataFrame | None = None
+    tests: pl.DataFrame = field(default_factory=explore.no_tests)
+    last_recs: pl.DataFrame | None = None
+
+
+def _world(cfg: SimConfig) -> synth.World:
+    spec = synth.scaled(synth.scenario(cfg.scenario).spec, cfg.products, cfg.days)
+    return synth.generate(spec, cfg.seed)
+
+
+def _engine_settings(settings: Settings, folder: Path, name: str) -> Settings:
+    pricing_cfg = settings.pricing
+    if name == "engine_off":
+        pricing_cfg = replace(pricing_cfg, explore="off")
+    return replace(settings, warehouse=folder / name / "pricing.duckdb", pricing=pricing_cfg)
+
+
+def _latest_versions(old: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame:
+    both = new if old is None else pl.concat([old, new], how="diagonal_relaxed")
+    return both.sort("trained_at").unique("product_id", keep="last").sort("product_id")
+
+
+def _engine_night(arm: _Arm, day: dt.date) -> pl.DataFrame:
+    """The night of `pipeline.night` as of `day` on the arm's own history."""
+    assert arm.settings is not None
+    inputs = night.inputs_from_frames(
+        arm.products, arm.sales, as_of=day, versions=arm.versions,
+        plausible_until=day - dt.timedelta(days=1), price_tests=arm.tests,
+    )  # fmt: skip
+    prepared = night.prepare_night(inputs)
+    run_id = str(uuid.uuid4())
+    # Training time is the simulated night's, so models age on the simulated calendar.
+    trained_at = dt.datetime.combine(day, dt.time(2))
+    run = night.RunInfo(run_id, f"{day:%Y%m%d}-{run_id[:8]}", trained_at)
+    plan = night.plan_training(prepared, arm.settings, run, force=False)
+    models = night.train_models(prepared, plan, arm.settings)
+    outputs = night.price_night(prepared, models, arm.settings, run)
+    if outputs.model_versions.height:
+        arm.versions = _latest_versions(arm.versions, outputs.model_versions)
+    recs = outputs.recommendations
+    assert recs is not None
+    rows = recs.filter(pl.col("test_status").is_not_null()).with_columns(
+        pl.lit(day).alias("effective_date")
+    )
+    if rows.height:
+        state = pl.concat([arm.tests, rows.select(explore.STATE_COLUMNS)], how="vertical_relaxed")
+        arm.tests = state.unique("product_id", keep="last").sort("product_id")
+    return recs
+
+
+def _policy_night(arm: _Arm, day: dt.date, truth: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """Tonight's recommendations of a policy that does not train (loglog, oracle, keep)."""
+    active = arm.products.filter(pl.col("is_active"))
+    if arm.name == "keep":
+        return active.select("product_id", pl.col("current_price").alias("recommended_price"))
+    horizon = settings.model.horizon
+    if arm.name == "oracle":
+        table = true_demand(truth.join(active, on="product_id", how="semi"), day, horizon)
+    else:
+        history = arm.sales.filter(pl.col("ds") < day)
+        table = loglog_table(history, active, horizon, settings.model.min_history_days)
+    return pricing.recommend(active, table, settings.pricing)
+
+
+def _put_on_shelf(arm: _Arm, recs: pl.DataFrame) -> np.ndarray:
+    """The recommended prices become the arm's current prices; returns them in product order."""
+    new = dict(zip(recs["product_id"], recs["recommended_price"], strict=True))
+    arm.products = arm.products.with_columns(
+        pl.col("product_id")
+        .replace_strict(new, default=None, return_dtype=pl.Float64)
+        .fill_null(pl.col("current_price"))
+        .alias("current_price")
+    )
+    return arm.products.sort("product_id")["current_price"].to_numpy()
+
+
+def _day_figures(
+    arm: _Arm,
+    market: mk.Market,
+    events: mk.DayEvents,
+    shelf: np.ndarray,
+    recs: pl.DataFrame,
+    before: np.ndarray,
+) -> dict[str, Any]:
+    """Sell the day at the shelf prices; the arm's realised and expected profit and changes."""
+    sales = mk.draw_sales(market, events, shelf)
+    if arm.name in (*ENGINE_ARMS, "loglog"):
+        arm.sales = pl.concat([arm.sales, sales], how="vertical_relaxed")
+    paid = mk.paid_prices(shelf, events)
+    expected = mk.expected_units(market, events, shelf)
+    on_sale = np.isin(np.asarray(market.product_ids), sales["product_id"].to_numpy())
+    margin = np.where(on_sale, paid - market.unit_cost, 0.0)
+    sold = dict(zip(sales["product_id"], sales["units"], strict=True))
+    units = np.array([sold.get(pid, 0.0) for pid in market.product_ids])
+    figures: dict[str, Any] = {
+        "expected_profit": float((margin * expected).sum()),
+        "realised_profit": float((margin * units).sum()),
+        "price_changes": int((np.abs(shelf - before) > 1e-9).sum()),
+    }
+    if arm.name in ENGINE_ARMS and "test_status" in recs.columns:
+        figures["testing"] = int((recs["test_status"] == explore.TESTING).sum())
+        figures["tests_finished"] = int(
+            recs["test_status"].is_in([explore.IDENTIFIED, explore.STOPPED]).sum()
+        )
+        figures["identified"] = _identified(arm)
+    return figures
+
+
+def _identified(arm: _Arm) -> int:
+    """Products whose latest model is trained with an interval narrower than explore_width."""
+    if arm.versions is None or arm.settings is None:
+        return 0
+    width = pl.col("elasticity_hi") - pl.col("elasticity_lo")
+    ok = (pl.col("status") == STATUS_TRAINED) & (width < arm.settings.pricing.explore_width)
+    return int(arm.versions.filter(ok).height)
+
+
+def simulate(
+    cfg: SimConfig,
+    settings: Settings,
+    on_night: Callable[[dict[str, Any]], None] | None = None,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
+    """Run the closed loop and return every night's figures per policy.
+
+    Args:
+        cfg: the world, the nights and the policies.
+        settings: model, pricing and run settings (the engine's; `engine_off` turns tests off).
+        on_night: called after each night with its record (progress, the terminal table).
+        workdir: where models are saved (default: a temporary folder, removed afterwards).
+
+    Returns:
+        {"config": ..., "nights": [per-night records], "seconds": wall time}.
+    """
+    world = _world(cfg)
+    market = mk.market_of(world.truth, world.products, world.sales)
+    with tempfile.TemporaryDirectory(prefix="pricing-sim-") as tmp:
+        folder = Path(workdir or tmp)
+        arms = _arms(cfg, world, settings, folder)
+        return _run(cfg, world, market, arms, settings, on_night)
+
+
+def _arms(cfg: SimConfig, world: synth.World, settings: Settings, folder: Path) -> list[_Arm]:
+    names = ["engine", *[a for a in cfg.arms if a != "engine" and a in ARMS]]
+    return [
+        _Arm(
+            name,
+            world.products,
+            world.sales,
+            settings=_engine_settings(settings, folder, name) if name in ENGINE_ARMS else None,
+        )
+        for name in names
+    ]
+
+
+def _run(
+    cfg: SimConfig,
+    world: synth.World,
+    market: mk.Market,
+    arms: list[_Arm],
+    settings: Settings,
+    on_night: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    first = world.sales["ds"].max() + dt.timedelta(days=1)
+    state = mk.start_events(len(market.product_ids))
+    rng = np.random.default_rng([cfg.seed, 12])
+    nights = []
+    for k in range(cfg.nights):
+        day = first + dt.timedelta(days=k)
+        events = mk.draw_events(market, state, day, rng)
+        record: dict[str, Any] = {"night": k + 1, "day": day.isoformat()}
+        for arm in arms:
+            tick = time.perf_counter()
+            before = arm.products.sort("product_id")["current_price"].to_numpy()
+            if arm.name in ENGINE_ARMS:
+                recs = _engine_night(arm, day)
+            else:
+                recs = _policy_night(arm, day, world.truth, settings)
+            shelf = _put_on_shelf(arm, recs)
+            record[arm.name] = _day_figures(arm, market, events, shelf, recs, before)
+            record[arm.name]["seconds"] = round(time.perf_counter() - tick, 2)
+        nights.append(record)
+        if on_night is not None:
+            on_night(record)
+    config = {**cfg.__dict__, "arms": [a.name for a in arms]}
+    return {"config": config, "nights": nights, "seconds": round(time.perf_counter() - start, 1)}

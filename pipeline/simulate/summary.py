@@ -1,0 +1,104 @@
+"""The simulation's figures: cumulative profit per policy, capture against the oracle, the table.
+
+Uplift is profit above `keep` (today's prices kept); capture is a policy's uplift over the oracle's
+(the same engine on the true demand, under the same rules). Expected profit (the true mean at the
+shelf prices) is the headline, since it does not depend on one draw of noise; realised profit is
+reported beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+_COMPARED = ("engine", "engine_off", "loglog")
+
+
+def _cumulative(nights: list[dict[str, Any]], arm: str, key: str) -> list[float]:
+    total, out = 0.0, []
+    for record in nights:
+        total += record.get(arm, {}).get(key, 0.0)
+        out.append(total)
+    return out
+
+
+def _capture(gain: float, oracle: float) -> float | None:
+    return gain / oracle if oracle > 0 else None
+
+
+def summarise(result: dict[str, Any], key: str = "expected_profit") -> dict[str, Any]:
+    """Cumulative uplift over `keep`, capture of the oracle's uplift, last-7-night capture, and
+    the night from which the engine with tests stays ahead of the engine without."""
+    nights = result["nights"]
+    arms = result["config"]["arms"]
+    if "keep" not in arms or "oracle" not in arms or not nights:
+        return {}
+    keep = _cumulative(nights, "keep", key)
+    oracle_gain = [o - k for o, k in zip(_cumulative(nights, "oracle", key), keep, strict=True)]
+    out: dict[str, Any] = {"oracle_uplift": oracle_gain[-1]}
+    last = max(0, len(nights) - 7)
+    oracle_last = oracle_gain[-1] - (oracle_gain[last - 1] if last else 0.0)
+    for arm in (a for a in _COMPARED if a in arms):
+        gain = [c - k for c, k in zip(_cumulative(nights, arm, key), keep, strict=True)]
+        gain_last = gain[-1] - (gain[last - 1] if last else 0.0)
+        out[arm] = {
+            "uplift": gain[-1],
+            "capture": _capture(gain[-1], oracle_gain[-1]),
+            "capture_last_7": _capture(gain_last, oracle_last),
+            "price_changes": sum(r[arm]["price_changes"] for r in nights),
+        }
+    if "engine_off" in arms:
+        tests, off = _cumulative(nights, "engine", key), _cumulative(nights, "engine_off", key)
+        ahead = [e > o for e, o in zip(tests, off, strict=True)]
+        out["tests_ahead_from_night"] = _ahead_from(ahead)
+    out["identified_last"] = nights[-1]["engine"].get("identified")
+    out["seconds"] = result.get("seconds")
+    return out
+
+
+def _ahead_from(ahead: list[bool]) -> int | None:
+    """The first night from which every later night is ahead (None if the last is not)."""
+    night = None
+    for k in range(len(ahead) - 1, -1, -1):
+        if not ahead[k]:
+            break
+        night = k + 1
+    return night
+
+
+def table_header(arms: list[str]) -> str:
+    """The terminal table's header: night, day, each policy's expected profit, tests."""
+    cells = "".join(f"{a:>12}" for a in arms)
+    return f"{'night':>5} {'day':<10}{cells}{'testing':>9}{'ident.':>8}{'changes':>9}{'s':>6}"
+
+
+def night_line(record: dict[str, Any], arms: list[str]) -> str:
+    """One night of the terminal table (expected profit of the day per policy)."""
+    engine = record["engine"]
+    cells = "".join(f"{record[a]['expected_profit']:>12,.0f}" for a in arms)
+    seconds = sum(record[a].get("seconds", 0.0) for a in arms)
+    return (
+        f"{record['night']:>5} {record['day']:<10}{cells}{engine.get('testing', 0):>9}"
+        f"{engine.get('identified', 0):>8}{engine['price_changes']:>9}{seconds:>6.0f}"
+    )
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Cumulative expected profit above today's prices per policy, night by night (PNG)."""
+    from pipeline.report import figure_png, plt  # matplotlib only where a plot is asked for
+
+    nights = result["nights"]
+    arms = result["config"]["arms"]
+    keep = _cumulative(nights, "keep", "expected_profit")
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    x = [r["night"] for r in nights]
+    for arm in (a for a in ("oracle", *_COMPARED) if a in arms):
+        gain = [c - k for c, k in zip(_cumulative(nights, arm, "expected_profit"), keep,
+                                      strict=True)]  # fmt: skip
+        ax.plot(x, gain, label=arm)
+    ax.set_xlabel("night")
+    ax.set_ylabel("cumulative expected profit above today's prices")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    Path(path).write_bytes(figure_png(fig))
+    plt.close(fig)

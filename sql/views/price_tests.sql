@@ -1,0 +1,39 @@
+-- price_tests: every price test (pipeline/pricing/explore.py), in progress or finished: when it
+-- started, its last night, its phase and status, the nights it moved the price, what it put at
+-- risk (expected profit given up at the test prices, summed over its nights, currency over each
+-- night's horizon) and what it found (the elasticity and interval on its last night).
+
+with
+
+tests as (
+
+    select recommendations.*
+    from recommendations
+    inner join runs on recommendations.run_id = runs.run_id
+    where runs.status = 'completed' and recommendations.test_status is not null
+
+),
+
+final as (
+
+    select
+        product_id,
+        test_started,
+        max(effective_date) as last_night,
+        arg_max(test_status, effective_date) as status,
+        max(test_phase) as phase,
+        any_value(test_phases) as phases,
+        any_value(test_rule) as rule,
+        any_value(test_base_price) as base_price,
+        count(*) as nights,
+        count(*) filter (where recommended_price <> current_price) as price_moves,
+        sum(greatest(current_expected_profit - expected_profit, 0)) as expected_profit_at_risk,
+        arg_max(elasticity, effective_date) as elasticity,
+        arg_max(elasticity_lo, effective_date) as elasticity_lo,
+        arg_max(elasticity_hi, effective_date) as elasticity_hi
+    from tests
+    group by product_id, test_started
+
+)
+
+select * from final
