@@ -2,11 +2,17 @@
 
 Every command takes `--warehouse PATH` (or $PRICING_WAREHOUSE; default warehouse/pricing.duckdb).
 A user-caused error prints one line on stderr and exits 1; `--debug` shows the traceback.
+
+Run as a program (the `pricing` script, `python -m pipeline.cli`), a command also ties every
+process it starts to its own life (pipeline/procguard.py: Prefect's temporary server never
+outlives a killed command) and prints only its own lines unless `pricing --verbose ...`
+(pipeline/console.py). In-process callers (tests' CliRunner) get neither.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import sys
 from collections.abc import Callable
@@ -15,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pipeline import console, procguard
 from pipeline.errors import UserError, first_line, named_first_line
 
 # A cold ephemeral Prefect server can take well over Prefect's default 20 s to start on a small
@@ -23,14 +30,47 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
 # The pipeline runs offline: no telemetry from the temporary Prefect server (it would only log
 # connection errors).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-app = typer.Typer(
+
+class _Program(typer.Typer):
+    """The app, which knows when it runs as the program rather than inside another one.
+
+    Calling the app object is what the console script and `python -m pipeline.cli` do; typer's
+    CliRunner invokes its click command instead, and gets neither the process guard nor the quiet
+    output (both change process-wide state: the environment, logging, file descriptor 2).
+    """
+
+    as_program = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        _Program.as_program = True
+        procguard.guard_children()
+        return super().__call__(*args, **kwargs)
+
+
+app = _Program(
     help="Nightly demand forecasting and price optimisation over a DuckDB warehouse.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            envvar="PRICING_VERBOSE",
+            help="Also show TensorFlow's and Prefect's own output (start-up lines, logs).",
+        ),
+    ] = False,
+) -> None:
+    """Nightly demand forecasting and price optimisation over a DuckDB warehouse."""
+    if _Program.as_program:
+        console.configure(verbose)
+
 
 WarehouseOpt = Annotated[
     Path | None,
@@ -55,6 +95,8 @@ class CommandError(UserError):
 
 # Exit codes: 1 for a problem the user can fix, 70 (EX_SOFTWARE) for a bug in this package.
 EXIT_USER, EXIT_BUG = 1, 70
+# A full disk or quota, or a read-only file system: the operator's to fix.
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 def _run(debug: bool, action: Callable[[], Any]) -> Any:
@@ -75,6 +117,12 @@ def _run(debug: bool, action: Callable[[], Any]) -> Any:
         if debug:
             raise
         typer.echo(f"error: {first_line(exc)}", err=True)
+        raise typer.Exit(EXIT_USER) from None
+    except OSError as exc:
+        if debug or exc.errno not in _DISK_ERRORS:
+            raise
+        # An operator's problem, not a bug: every write is one transaction, so nothing is lost.
+        typer.echo(f"error: {first_line(exc)}: free disk space and rerun", err=True)
         raise typer.Exit(EXIT_USER) from None
     except Exception as exc:
         if debug:
@@ -133,6 +181,7 @@ def demo(
         wh.write_inputs(settings.warehouse, world.products, world.sales, world.truth)
         typer.echo(f"wrote {world.sales.height:,} sales rows to {settings.warehouse}")
         if run:
+            console.load_tensorflow()
             summary = _nightly(settings.warehouse, config, None, False, epochs)
             _print_summary(summary)
             _print_evaluation(settings.warehouse, config)
@@ -142,27 +191,30 @@ def demo(
 
 @app.command()
 def load(
-    sales: Annotated[Path, typer.Option("--sales", help="Sales CSV or Parquet file.")],
-    products: Annotated[Path, typer.Option("--products", help="Products CSV or Parquet file.")],
+    sales: Annotated[Path | None, typer.Option("--sales", help="Sales CSV/Parquet file.")] = None,
+    products: Annotated[
+        Path | None, typer.Option("--products", help="Products CSV or Parquet file.")
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="append: new rows only; upsert: add new rows, replace rows of the same key; "
+            "replace: empty the given tables first.",
+        ),
+    ] = "append",
     warehouse: WarehouseOpt = None,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Validate your own sales and products files and load them (all or nothing)."""
-    from pipeline import ingest
-    from pipeline import warehouse as wh
+    """Validate your own sales and/or products files and load them (all or nothing)."""
+    from pipeline import loading
 
     def action() -> None:
         settings = _settings(warehouse, config)
-        sales_frame = ingest.validate_sales(ingest.read_table_file(sales), sales.name)
-        product_frame = ingest.validate_products(
-            ingest.read_table_file(products), products.name, sales_frame, settings.pricing
-        )
-        wh.write_inputs(settings.warehouse, product_frame, sales_frame, None)
-        typer.echo(
-            f"loaded {product_frame.height:,} products and {sales_frame.height:,} sales rows "
-            f"into {settings.warehouse}"
-        )
+        changes = loading.load_files(settings.warehouse, settings.pricing, sales, products, mode)
+        for line in loading.describe(changes, mode, settings.warehouse):
+            typer.echo(line)
 
     _run(debug, action)
 
@@ -201,6 +253,7 @@ def nightly(
 
     def action() -> None:
         settings = _settings(warehouse, config)
+        console.load_tensorflow()
         summary = _nightly(settings.warehouse, config, _date(as_of), retrain, epochs, dask_address)
         _print_summary(summary)
 
@@ -234,6 +287,7 @@ def retrain(
         # Check the selection before starting Prefect, so a typo is one line, not a failed run.
         active = wh.read_products(wh.reading_path(settings.warehouse), active_only=True)
         select_products(active, category, ids)
+        console.load_tensorflow()
         summary = retrain_flow(
             warehouse_path=str(settings.warehouse),
             category=category,
@@ -276,10 +330,104 @@ def sql(
 
 @app.command()
 def evaluate(
-    warehouse: WarehouseOpt = None, config: ConfigOpt = None, debug: DebugOpt = False
+    suite: Annotated[
+        bool, typer.Option("--suite", help="Run the scenario suite instead (no warehouse).")
+    ] = False,
+    scenarios: Annotated[
+        str | None, typer.Option("--scenarios", help="Suite: comma-separated scenario names.")
+    ] = None,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Suite: worlds per scenario.")] = 3,
+    products: Annotated[
+        int, typer.Option("--products", min=1, help="Suite: products per world.")
+    ] = 200,
+    days: Annotated[int, typer.Option("--days", min=30, help="Suite: days of history.")] = 730,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Suite: training epochs.")] = 6,
+    no_forecast: Annotated[
+        bool,
+        typer.Option(
+            "--no-forecast",
+            help="Suite: regression elasticities only, no LSTM (no WAPE, model capture, holds).",
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Suite: also write the JSON to this file.")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
 ) -> None:
-    """Compare learned elasticities and recommended prices with the demo world's ground truth."""
-    _run(debug, lambda: _print_evaluation(_settings(warehouse, config).warehouse, config))
+    """Compare learned elasticities and recommended prices with the ground truth.
+
+    Without --suite: the demo world in the warehouse. With --suite: every named scenario
+    (`--scenarios a,b`) x seed, each world run through the night in this process.
+    """
+
+    def action() -> None:
+        if not suite:
+            _print_evaluation(_settings(warehouse, config).warehouse, config)
+            return
+        names = [s.strip() for s in scenarios.split(",") if s.strip()] if scenarios else None
+        _print_suite(names, seeds, products, days, epochs, not no_forecast, out, config)
+
+    _run(debug, action)
+
+
+@app.command()
+def simulate(
+    nights: Annotated[int, typer.Option("--nights", min=1, help="Nights simulated.")] = 56,
+    products: Annotated[int, typer.Option("--products", min=1, help="Products.")] = 200,
+    days: Annotated[int, typer.Option("--days", min=60, help="Days before night 1.")] = 730,
+    scenario: Annotated[str, typer.Option("--scenario", help="World scenario.")] = "demo",
+    seed: Annotated[int, typer.Option("--seed", help="World and market seed.")] = 0,
+    epochs: EpochsOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the JSON here.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="PNG of cumulative profit against the oracle.")
+    ] = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Closed loop on a synthetic world: price, sell at the true demand, learn, night after night.
+
+    Beside this engine (with its configured price tests) run the same engine with price tests
+    off, the log-log baseline, an oracle on the true demand under the same rules, and today's
+    prices kept. Prints a line per night and the summary; JSON with every night's figures.
+    """
+
+    def action() -> None:
+        import json
+        from dataclasses import replace
+
+        from pipeline import synth
+        from pipeline.simulate import SimConfig, night_line, summarise, table_header
+        from pipeline.simulate import simulate as simulate_loop
+        from pipeline.simulate import summary as sim_summary
+
+        if scenario not in synth.SCENARIOS:
+            known = ", ".join(sorted(synth.SCENARIOS))
+            raise CommandError(f"unknown scenario '{scenario}': choose one of {known}")
+        console.load_tensorflow()
+        settings = _settings(None, config)
+        if epochs is not None:
+            model = replace(
+                settings.model, epochs=epochs, min_epochs=min(epochs, settings.model.min_epochs)
+            )
+            settings = replace(settings, model=model)
+        cfg = SimConfig(nights=nights, products=products, days=days, scenario=scenario, seed=seed)
+        typer.echo(table_header(list(cfg.arms)), err=True)
+        result = simulate_loop(
+            cfg, settings, lambda night: typer.echo(night_line(night, list(cfg.arms)), err=True)
+        )
+        result["summary"] = summarise(result)
+        if plot is not None:
+            sim_summary.plot(result, plot)
+            typer.echo(f"wrote {plot}", err=True)
+        text = json.dumps(result["summary"], indent=2, default=str)
+        if out is not None:
+            out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        typer.echo(text)
+
+    _run(debug, action)
 
 
 bench_app = typer.Typer(help="Benchmarks: JSON with medians and ratios measured in one run.")
@@ -315,6 +463,7 @@ def bench_train(
 
     def action() -> None:
         counts = [int(s) for s in sizes.split(",") if s.strip()]
+        console.load_tensorflow()
         _emit_json(bench.run(counts, days, epochs, naive_products, repeats), out)
 
     _run(debug, action)
@@ -368,6 +517,7 @@ def bench_nightly(
 
     def action() -> None:
         counts = [int(s) for s in sizes.split(",") if s.strip()]
+        console.load_tensorflow()
         result = bench.run(counts, days, epochs, seed)
         typer.echo(bench.table(result), err=True)
         _emit_json(result, out)
@@ -471,22 +621,47 @@ def _print_evaluation(warehouse: Path, config: Path | None) -> None:
     recs = wh.read_recommendations(source, latest_only=True)
     if versions.is_empty() or recs.is_empty():
         raise CommandError("no models or recommendations yet: run `pricing nightly` first")
-    report = ev.elasticity_report(versions, truth)
-    typer.echo(
-        f"\nelasticity vs truth over {report['n_products']} products whose price varied:\n"
-        f"  median absolute error  {report['median_abs_error']:.3f}\n"
-        f"  mean absolute error    {report['mean_abs_error']:.3f}\n"
-        f"  learned <= 0           {report['share_nonpositive']:.0%}\n"
-        f"  truth inside interval  {report['interval_coverage']:.0%}"
-    )
     products = wh.read_products(source, active_only=True)
     start = recs["effective_date"].max()
     sales = wh.read_sales(source, before=start)
-    policies = ev.evaluate_policies(
-        recs, products, sales, truth, start, settings.model.horizon,
+    report = ev.night_report(
+        versions, recs, products, sales, truth, start, settings.model.horizon,
         settings.model.min_history_days, settings.pricing,
     )  # fmt: skip
-    typer.echo(ev.capture_text(policies))
+    typer.echo("\n" + ev.night_text(report))
+
+
+def _print_suite(
+    names: list[str] | None,
+    seeds: int,
+    products: int,
+    days: int,
+    epochs: int,
+    forecast: bool,
+    out: Path | None,
+    config: Path | None,
+) -> None:
+    import json
+
+    from pipeline.config import load_settings
+    from pipeline.evaluate import suite, table
+
+    options = suite.SuiteOptions(
+        **({"scenarios": tuple(names)} if names else {}),
+        seeds=seeds, n_products=products, n_days=days, epochs=epochs, forecast=forecast,
+    )  # fmt: skip
+    if forecast:
+        console.load_tensorflow()
+    result = suite.run_suite(
+        options, load_settings(config), lambda line: typer.echo(line, err=True)
+    )
+    result["scenarios"] = table.scenario_figures(result["runs"])
+    if out is not None:
+        out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    typer.echo(table.suite_table(result["scenarios"]))
+    typer.echo(
+        f"\n{table.LEGEND}\nsuite: {result['seconds']:.0f} s for {len(result['runs'])} worlds"
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,5 +1,5 @@
-"""Validation of a user's own products and sales files for `pricing load` (pure polars, no I/O
-beyond reading the file).
+"""Validation of a user's own products and sales files for `pricing load` (pure polars; the files
+are read by pipeline/inputfiles.py).
 
 Every problem raises `InputError` with one line naming the file, the row and the check that failed,
 e.g. ``sales.csv row 17: check 'price_positive' failed: price -2.0 must be > 0``. Row numbers count
@@ -11,7 +11,6 @@ instead of making a whole column fail to parse.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import NoReturn
 
 import polars as pl
@@ -25,53 +24,18 @@ from pipeline.contract import (
     SALES_KEY,
     SALES_REQUIRED,
 )
-from pipeline.errors import UserError, first_line
+from pipeline.inputfiles import InputError, read_table_file, refuse
 
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
-_READERS: dict[str, Callable[[Path], pl.DataFrame]] = {
-    ".csv": lambda path: pl.read_csv(path, infer_schema=False),
-    ".parquet": pl.read_parquet,
-    ".pq": pl.read_parquet,
-}
-
-
-class InputError(UserError, ValueError):
-    """A problem in the user's input files; the message is one line naming file, row and check.
-
-    Row numbers are 1-based data rows: the header is not counted.
-    """
-
-
-def read_table_file(path: Path) -> pl.DataFrame:
-    """Read a CSV (.csv, every column as text) or Parquet (.parquet, .pq) file.
-
-    Raises:
-        InputError: the file is missing, has another suffix, or cannot be read.
-    """
-    path = Path(path)
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        raise InputError(
-            f"{path.name}: unsupported file type '{path.suffix}': give a .csv or .parquet file"
-        )
-    if not path.is_file():
-        raise InputError(f"{path.name}: file not found at {path}: check the path")
-    try:
-        return reader(path)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        kind = path.suffix.lstrip(".").upper()
-        raise InputError(
-            f"{path.name}: cannot be read as {kind} ({first_line(exc)}): "
-            "check the file is not damaged and has a header row"
-        ) from None
+_INT32_MAX = 2**31 - 1
 
 
 # --- checks --------------------------------------------------------------------------------------
 
 
 def _fail(source: str, row: int, check: str, detail: str) -> NoReturn:
-    raise InputError(f"{source} row {row}: check '{check}' failed: {detail}")
+    refuse(source, check, detail, row=row)
 
 
 def _check(source: str, bad: pl.Series, check: str, describe: Callable[[int], str]) -> None:
@@ -87,15 +51,18 @@ def _require_columns(
 ) -> None:
     for column in required:
         if column not in frame.columns:
-            raise InputError(
-                f"{source}: missing required column '{column}' (required: {', '.join(required)})"
+            refuse(
+                source,
+                "required_columns",
+                f"missing required column '{column}' (required: {', '.join(required)})",
             )
     unknown = [column for column in frame.columns if column not in known]
     if unknown:
         # A misspelt optional column would otherwise silently fall back to its default.
-        raise InputError(
-            f"{source}: unknown column '{unknown[0]}' (known: {', '.join(known)}): "
-            "rename or drop it"
+        refuse(
+            source,
+            "known_columns",
+            f"unknown column '{unknown[0]}' (known: {', '.join(known)}): rename or drop it",
         )
 
 
@@ -137,9 +104,13 @@ def _at_least(source: str, values: pl.Series, minimum: float, strict: bool) -> N
 
 def _integer(frame: pl.DataFrame, column: str, source: str) -> pl.Series:
     values = _number(frame, column, source, required=False)
-    bad = values.round(0) != values
+    # Stored as a 32-bit integer: a larger whole number would not fit.
+    bad = (values.round(0) != values) | (values.abs() > _INT32_MAX)
     _check(
-        source, bad, f"{column}_integer", lambda i: f"{column} {values[i]} is not a whole number"
+        source,
+        bad,
+        f"{column}_integer",
+        lambda i: f"{column} {values[i]} is not a whole number of at most {_INT32_MAX:,}",
     )
     return values.cast(pl.Int32)
 
@@ -164,7 +135,7 @@ def _date(frame: pl.DataFrame, column: str, source: str, required: bool) -> pl.S
     return values.alias(column)
 
 
-def _boolean(frame: pl.DataFrame, column: str, source: str, default: bool) -> pl.Series:
+def _boolean(frame: pl.DataFrame, column: str, source: str, default: bool | None) -> pl.Series:
     """Parse true/false, 1/0 or yes/no (any case); an absent column or empty cell is `default`."""
     text = _text(frame, column).str.to_lowercase()
     bad = text.is_not_null() & ~text.is_in([*_TRUE, *_FALSE])
@@ -202,17 +173,19 @@ def _unique(source: str, frame: pl.DataFrame, keys: list[str], check: str) -> No
 # --- sales ---------------------------------------------------------------------------------------
 
 
-def validate_sales(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+def validate_sales(frame: pl.DataFrame, source: str, keep_order: bool = False) -> pl.DataFrame:
     """Check and normalise a sales table read by `read_table_file`.
 
     Args:
         frame: columns product_id, ds, units, price and optionally promo, stockout (default
             false; true/false, 1/0 or yes/no).
         source: the file name used in messages (e.g. "sales.csv").
+        keep_order: keep the file's row order (row i of the result is data row i + 1 of the
+            file, for later checks that name rows) instead of sorting.
 
     Returns:
         product_id (Utf8), ds (Date), units, price (Float64), promo, stockout (Boolean), sorted by
-        product_id, ds.
+        product_id, ds unless keep_order.
 
     Raises:
         InputError: naming the row and the check (product_id_non_empty, ds_date, units_numeric,
@@ -230,7 +203,41 @@ def validate_sales(frame: pl.DataFrame, source: str) -> pl.DataFrame:
     stockout = _boolean(frame, "stockout", source, default=False)
     sales = pl.DataFrame([product_id, ds, units, price, promo, stockout])
     _unique(source, sales, list(SALES_KEY), "unique_product_day")
-    return sales.sort("product_id", "ds")
+    return sales if keep_order else sales.sort("product_id", "ds")
+
+
+def sales_history(sales: pl.DataFrame) -> pl.DataFrame:
+    """Per product: its first and last day with sales and the price paid on the last day.
+
+    What a product's defaults are filled from (launched_on, current_price); columns product_id,
+    first_day, last_day, last_price.
+    """
+    return sales.group_by("product_id").agg(
+        pl.col("ds").min().alias("first_day"),
+        pl.col("ds").max().alias("last_day"),
+        pl.col("price").sort_by("ds").last().alias("last_price"),
+    )
+
+
+def check_sales_known(sales: pl.DataFrame, source: str, known: pl.Series, where: str) -> None:
+    """Every sales row's product is known; the first that is not fails, naming its row.
+
+    Args:
+        sales: validated sales in the file's order (`validate_sales(..., keep_order=True)`).
+        source: the sales file's name.
+        known: the product ids the sales may refer to.
+        where: where those ids come from, for the message ("products.csv or the warehouse").
+    """
+    unknown = ~sales["product_id"].is_in(known.implode())
+    _check(
+        source,
+        unknown,
+        "sales_product_known",
+        lambda i: (
+            f"product {sales['product_id'][i]!r} is not in {where}: add the product "
+            "(--products) or remove its sales"
+        ),
+    )
 
 
 # --- products ------------------------------------------------------------------------------------
@@ -248,50 +255,84 @@ def _check_sales_known(source: str, product_ids: pl.Series, sales: pl.DataFrame)
         )
 
 
-def _parse_products(frame: pl.DataFrame, source: str) -> pl.DataFrame:
-    """Parse every given column; absent optional columns come back as nulls or defaults."""
+def parse_products(
+    frame: pl.DataFrame, source: str, required: tuple[str, ...] = PRODUCTS_REQUIRED
+) -> pl.DataFrame:
+    """Parse a products table as given: PRODUCT_COLUMNS in file order, null where not given.
+
+    No defaults are filled in (see `complete_products`): an empty cell or an absent column is
+    null, so that an update can tell "not given" from a value.
+
+    Args:
+        frame: a table read by `read_table_file`.
+        source: the file name used in messages.
+        required: the columns the file must have (an update of known products needs only
+            product_id).
+
+    Raises:
+        InputError: naming the row and the check (unique_product_id, unit_cost_numeric,
+            unit_cost_non_negative, <price>_numeric, <price>_positive, size_rank_integer,
+            is_active_boolean, is_kvi_boolean, launched_on_date).
+    """
+    _require_columns(frame, source, required, PRODUCT_COLUMNS)
     product_id = _product_ids(frame, source)
     numbers = {}
-    for column, required, strict in (
-        ("unit_cost", True, False),
-        ("current_price", False, True),
-        ("min_price", False, True),
-        ("max_price", False, True),
+    for column, strict in (
+        ("unit_cost", False),
+        ("current_price", True),
+        ("min_price", True),
+        ("max_price", True),
     ):
-        numbers[column] = _number(frame, column, source, required)
+        # A required column must also be filled in on every row.
+        numbers[column] = _number(frame, column, source, required=column in required)
         _at_least(source, numbers[column], 0.0, strict)
-    name = _text(frame, "name")
-    return pl.DataFrame(
+    products = pl.DataFrame(
         [
             product_id,
-            name.fill_null(product_id),
-            _text(frame, "category").fill_null(DEFAULT_CATEGORY),
+            _text(frame, "name"),
+            _text(frame, "category"),
             _text(frame, "family_id"),
             _integer(frame, "size_rank", source),
             *numbers.values(),
-            _boolean(frame, "is_active", source, default=True),
-            _boolean(frame, "is_kvi", source, default=False),
+            _boolean(frame, "is_active", source, default=None),
+            _boolean(frame, "is_kvi", source, default=None),
             _date(frame, "launched_on", source, required=False),
         ]
     )
+    _unique(source, products, ["product_id"], "unique_product_id")
+    return products
 
 
-def _fill_from_sales(
-    products: pl.DataFrame, sales: pl.DataFrame, pricing: PricingConfig
-) -> pl.DataFrame:
-    """Default current_price (last price paid), min/max price (factors, cents) and launched_on."""
-    history = sales.group_by("product_id").agg(
-        pl.col("price").sort_by("ds").last().alias("_last_price"),
-        pl.col("ds").min().alias("_first_day"),
+def _merged(products: pl.DataFrame, existing: pl.DataFrame | None) -> pl.DataFrame:
+    """Values not given for a product already in the warehouse keep the warehouse's."""
+    if existing is None or existing.is_empty():
+        return products
+    kept = existing.select(PRODUCT_COLUMNS).rename(lambda c: f"_old_{c}")
+    joined = products.join(
+        kept, left_on="product_id", right_on="_old_product_id", how="left", maintain_order="left"
     )
-    filled = (
-        products.with_row_index("_row")
-        .join(history, on="product_id", how="left")
-        .sort("_row")
-        .with_columns(
-            pl.col("current_price").fill_null(pl.col("_last_price")),
-            pl.col("launched_on").fill_null(pl.col("_first_day")),
-        )
+    return joined.select(
+        pl.col("product_id"),
+        *(pl.coalesce(c, f"_old_{c}").alias(c) for c in PRODUCT_COLUMNS if c != "product_id"),
+    )
+
+
+def _with_defaults(
+    products: pl.DataFrame, history: pl.DataFrame, pricing: PricingConfig
+) -> pl.DataFrame:
+    """Fill what is still missing: names, category, flags, and prices and launch from sales."""
+    filled = products.join(
+        history.select("product_id", "first_day", "last_price"),
+        on="product_id",
+        how="left",
+        maintain_order="left",
+    ).with_columns(
+        pl.col("name").fill_null(pl.col("product_id")),
+        pl.col("category").fill_null(DEFAULT_CATEGORY),
+        pl.col("is_active").fill_null(True),
+        pl.col("is_kvi").fill_null(False),
+        pl.col("current_price").fill_null(pl.col("last_price")),
+        pl.col("launched_on").fill_null(pl.col("first_day")),
     )
     return filled.with_columns(
         pl.col("min_price").fill_null(
@@ -300,40 +341,45 @@ def _fill_from_sales(
         pl.col("max_price").fill_null(
             (pl.col("current_price") * pricing.default_max_price_factor).round(2)
         ),
-    )
+    ).select(PRODUCT_COLUMNS)
 
 
-def validate_products(
-    frame: pl.DataFrame, source: str, sales: pl.DataFrame, pricing: PricingConfig
+def complete_products(
+    products: pl.DataFrame,
+    source: str,
+    history: pl.DataFrame,
+    pricing: PricingConfig,
+    existing: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Check a product table against itself and the validated sales, and fill the defaults.
+    """Fill a parsed products table's gaps and check each row as a whole.
 
     Args:
-        frame: product_id and unit_cost, optionally name (default product_id), category
-            ('uncategorised'), family_id, size_rank, current_price (the last price paid in sales),
-            min_price / max_price (pricing's default factors x current_price, in cents),
-            is_active (true), is_kvi (false), launched_on (the first day with sales).
-        source: the file name used in messages (e.g. "products.csv").
-        sales: the output of `validate_sales`.
+        products: the output of `parse_products`, in file order.
+        source: the file name used in messages.
+        history: `sales_history` of the sales these products will have (defaults for
+            current_price and launched_on).
         pricing: gives the default min/max price factors.
+        existing: warehouse rows of products being updated; what the file leaves empty keeps
+            their values. Products not in it are new and get the defaults.
 
     Returns:
-        Exactly PRODUCT_COLUMNS, in order, sorted by product_id.
+        Exactly PRODUCT_COLUMNS, in file order.
 
     Raises:
-        InputError: naming the row and the check (unique_product_id, unit_cost_numeric,
-            unit_cost_non_negative, <price>_numeric, <price>_positive, size_rank_integer,
-            sales_product_known, current_price_known, price_bounds, unit_cost_below_max_price).
+        InputError: naming the row and the check (unit_cost_numeric for a new product without
+            cost, current_price_known, price_bounds, unit_cost_below_max_price).
     """
-    _require_columns(frame, source, PRODUCTS_REQUIRED, PRODUCT_COLUMNS)
-    products = _parse_products(frame, source)
-    _unique(source, products, ["product_id"], "unique_product_id")
-    _check_sales_known(source, products["product_id"], sales)
-    filled = _fill_from_sales(products, sales, pricing)
+    filled = _with_defaults(_merged(products, existing), history, pricing)
 
     def column(name: str) -> pl.Series:
         return filled[name]
 
+    _check(
+        source,
+        column("unit_cost").is_null(),
+        "unit_cost_numeric",
+        lambda i: "unit_cost is empty (a new product needs its unit_cost)",
+    )
     _check(
         source,
         column("current_price").is_null(),
@@ -358,12 +404,42 @@ def validate_products(
             f"{column('max_price')[i]}: no allowed price covers the cost"
         ),
     )
-    return filled.select(PRODUCT_COLUMNS).sort("product_id")
+    return filled
+
+
+def validate_products(
+    frame: pl.DataFrame, source: str, sales: pl.DataFrame, pricing: PricingConfig
+) -> pl.DataFrame:
+    """Check a whole product table against itself and the validated sales; fill the defaults.
+
+    Args:
+        frame: product_id and unit_cost, optionally name (default product_id), category
+            ('uncategorised'), family_id, size_rank, current_price (the last price paid in sales),
+            min_price / max_price (pricing's default factors x current_price, in cents),
+            is_active (true), is_kvi (false), launched_on (the first day with sales).
+        source: the file name used in messages (e.g. "products.csv").
+        sales: the output of `validate_sales`.
+        pricing: gives the default min/max price factors.
+
+    Returns:
+        Exactly PRODUCT_COLUMNS, in order, sorted by product_id.
+
+    Raises:
+        InputError: naming the row and the check (those of `parse_products`,
+            sales_product_known, and those of `complete_products`).
+    """
+    products = parse_products(frame, source)
+    _check_sales_known(source, products["product_id"], sales)
+    return complete_products(products, source, sales_history(sales), pricing).sort("product_id")
 
 
 __all__ = [
     "InputError",
+    "check_sales_known",
+    "complete_products",
+    "parse_products",
     "read_table_file",
+    "sales_history",
     "validate_products",
     "validate_sales",
 ]

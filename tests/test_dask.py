@@ -2,9 +2,9 @@
 processes prices exactly as the default in-process runner does.
 
 Exact equality holds because every shard seeds its own training, including the weight
-initialisers (pipeline/model/layers.py), and because the tests run TensorFlow without its oneDNN kernels
-(conftest.py, inherited by the workers), whose floating-point order follows the OpenMP thread
-count that Dask sets to 1 in its workers."""
+initialisers (pipeline/model/layers.py), and because the tests run TensorFlow without its oneDNN
+kernels (conftest.py, inherited by the workers), whose floating-point order follows the OpenMP
+thread count that Dask sets to 1 in its workers."""
 
 from __future__ import annotations
 

@@ -145,10 +145,19 @@ def test_good_parquet_files_load(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("sales.xlsx", "x", "sales.xlsx: unsupported file type '.xlsx': give a .csv or .parquet"),
-        ("missing.csv", None, "missing.csv: file not found at"),
-        ("broken.parquet", "not parquet", "broken.parquet: cannot be read as PARQUET"),
-        ("empty.csv", "", "empty.csv: cannot be read as CSV"),
+        (
+            "sales.xlsx",
+            "x",
+            "sales.xlsx: check 'file_type' failed: unsupported file type '.xlsx': give a .csv or "
+            ".parquet",
+        ),
+        ("missing.csv", None, "missing.csv: check 'file_exists' failed: file not found at"),
+        (
+            "broken.parquet",
+            "not parquet",
+            "broken.parquet: check 'file_readable' failed: cannot be read as PARQUET",
+        ),
+        ("empty.csv", "", "empty.csv: check 'not_empty' failed: the file is empty"),
     ],
 )
 def test_unreadable_files(tmp_path: Path, name: str, content: str | None, message: str) -> None:
@@ -227,9 +236,12 @@ def test_sales_columns() -> None:
     with pytest.raises(InputError) as info:
         validate_sales(sales_frame().drop("price"), "sales.csv")
     assert str(info.value) == (
-        "sales.csv: missing required column 'price' (required: product_id, ds, units, price)"
+        "sales.csv: check 'required_columns' failed: missing required column 'price' "
+        "(required: product_id, ds, units, price)"
     )
-    with pytest.raises(InputError, match=r"sales\.csv: unknown column 'store'"):
+    with pytest.raises(
+        InputError, match=r"sales\.csv: check 'known_columns' failed: unknown column"
+    ):
         validate_sales(sales_frame(store=["1", "1", "2"]), "sales.csv")
 
 
@@ -263,7 +275,7 @@ def test_sales_columns() -> None:
         (
             {"size_rank": ["1", "1.5"]},
             "products.csv row 2: check 'size_rank_integer' failed: size_rank 1.5 is not a whole "
-            "number",
+            "number of at most 2,147,483,647",
         ),
         (
             {"is_kvi": ["no", "perhaps"]},
@@ -322,5 +334,6 @@ def test_products_columns() -> None:
             products_frame().drop("unit_cost"), "products.csv", good_sales(), PricingConfig()
         )
     assert str(info.value) == (
-        "products.csv: missing required column 'unit_cost' (required: product_id, unit_cost)"
+        "products.csv: check 'required_columns' failed: missing required column 'unit_cost' "
+        "(required: product_id, unit_cost)"
     )

@@ -11,9 +11,9 @@ import pytest
 
 from flows.nightly import nightly
 from flows.run import ShardsFailedError
-from pipeline.summary import summary_markdown
 from pipeline import registry, synth
 from pipeline import warehouse as wh
+from pipeline.summary import summary_markdown
 
 EPOCHS = 1
 

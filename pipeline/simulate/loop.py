@@ -120,10 +120,11 @@ def _policy_night(arm: _Arm, day: dt.date, truth: pl.DataFrame, settings: Settin
         return active.select("product_id", pl.col("current_price").alias("recommended_price"))
     horizon = settings.model.horizon
     if arm.name == "oracle":
+        # The oracle knows the true curves: the rules about evidence (inelastic holds) go.
         table = true_demand(truth.join(active, on="product_id", how="semi"), day, horizon)
-    else:
-        history = arm.sales.filter(pl.col("ds") < day)
-        table = loglog_table(history, active, horizon, settings.model.min_history_days)
+        return pricing.recommend(active, table, pricing.oracle_config(settings.pricing))
+    history = arm.sales.filter(pl.col("ds") < day)
+    table = loglog_table(history, active, horizon, settings.model.min_history_days)
     return pricing.recommend(active, table, settings.pricing)
 
 

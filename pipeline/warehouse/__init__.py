@@ -5,7 +5,8 @@ One concern per module:
 - `connection`: open the file (waiting while another process holds its lock), transactions,
   frames in and out, and publishing the analysts' snapshot after every finished write;
 - `schema`: the versioned migrations in `sql/migrations/` and the views in `sql/views/`;
-- `inputs`: products, sales and the demo's ground truth, written and read;
+- `inputs`: products, sales and the demo's ground truth, written (whole, or incrementally by
+  `pricing load --mode`) and read;
 - `runs`: a run's record and its outputs (model versions, forecasts, recommendations, data
   issues), written in one transaction;
 - `queries`: read-only queries, an analyst's (`pricing sql`) and the named ones in `sql/queries/`;
@@ -26,7 +27,12 @@ from pipeline.warehouse.connection import (
     reading_path,
 )
 from pipeline.warehouse.inputs import (
+    LOAD_MODES,
+    InputsView,
+    LoadFrames,
+    TableChange,
     latest_sales_date,
+    load_inputs,
     read_orphan_sales,
     read_products,
     read_sales,
@@ -46,15 +52,20 @@ from pipeline.warehouse.schema import SCHEMA_VERSION, migrate, migration_files, 
 from pipeline.warehouse.sqlfiles import MIGRATIONS_DIR, QUERIES_DIR, SQL_DIR, VIEWS_DIR
 
 __all__ = [
+    "LOAD_MODES",
     "MIGRATIONS_DIR",
     "QUERIES_DIR",
     "SCHEMA_VERSION",
     "SQL_DIR",
     "VIEWS_DIR",
+    "InputsView",
+    "LoadFrames",
+    "TableChange",
     "WarehouseError",
     "analyst_path",
     "connect",
     "latest_sales_date",
+    "load_inputs",
     "migrate",
     "migration_files",
     "named_query",

@@ -19,6 +19,7 @@ it to the machine's local wall time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -189,6 +190,13 @@ def insert_frame(
         verb = "insert or replace" if replace else "insert"
         con.execute(f"{verb} into {table} by name select * from {view}")
     finally:
+        unregister_frame(con, view)
+
+
+def unregister_frame(con: duckdb.DuckDBPyConnection, view: str) -> None:
+    """Drop a registered frame; after a failed statement inside a transaction DuckDB refuses
+    (the transaction is aborted), and that refusal must not hide the statement's own error."""
+    with contextlib.suppress(duckdb.Error):
         con.unregister(view)
 
 
