@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from pathlib import Path
 
 import keras
@@ -66,14 +67,31 @@ def read_meta(folder: Path) -> dict:
         ) from None
 
 
+def _check_intact(model_file: Path) -> None:
+    """A `.keras` file is a zip archive with a CRC-32 per member: a file cut short or with
+    changed bytes fails here, before anything relies on it being loadable."""
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            member = archive.testzip()
+        problem = None if member is None else f"{member} fails its checksum"
+    except (zipfile.BadZipFile, OSError) as exc:
+        problem = f"not a whole zip archive: {first_line(exc)}"
+    if problem is not None:
+        raise ModelArtefactError(
+            f"model artefact {model_file.parent} is damaged ({problem}): run `pricing retrain`"
+        )
+
+
 def check_artefact(folder: Path, cfg: ModelConfig) -> dict:
     """The artefact's metadata, if it is complete and was made by this format and model shape.
 
     Raises:
-        ModelArtefactError: missing files, another artefact format, or another shape than `cfg`.
+        ModelArtefactError: missing or damaged files, another artefact format, or another shape
+            than `cfg`.
     """
     if not (folder / META_FILE).is_file() or not (folder / MODEL_FILE).is_file():
         raise ModelArtefactError(f"model artefact {folder} is incomplete: run `pricing retrain`")
+    _check_intact(folder / MODEL_FILE)
     meta = read_meta(folder)
     saved = meta.get("model_config", {})
     if meta.get("format") != ARTEFACT_FORMAT:
@@ -102,7 +120,7 @@ def load(folder: Path, cfg: ModelConfig) -> tuple[DemandNet, dict]:
     meta = check_artefact(folder, cfg)
     try:
         net = keras.saving.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, zipfile.BadZipFile) as exc:
         raise ModelArtefactError(
             f"model artefact {folder} cannot be loaded ({first_line(exc)}): run `pricing retrain`"
         ) from None
