@@ -12,17 +12,27 @@ outlives a killed command) and prints only its own lines unless `pricing --verbo
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from pipeline import console, procguard
-from pipeline.errors import UserError, first_line, named_first_line
+from pipeline.bench.commands import bench_app
+from pipeline.cli_base import (
+    AsOfOpt,
+    CommandError,
+    ConfigOpt,
+    DaskOpt,
+    DebugOpt,
+    EpochsOpt,
+    WarehouseOpt,
+    date_of,
+    run_command,
+    settings_of,
+)
 
 # A cold ephemeral Prefect server can take well over Prefect's default 20 s to start on a small
 # machine; give it time so first-time users never see that timeout.
@@ -72,91 +82,18 @@ def _options(
         console.configure(verbose)
 
 
-WarehouseOpt = Annotated[
-    Path | None,
-    typer.Option("--warehouse", envvar="PRICING_WAREHOUSE", help="DuckDB warehouse file."),
-]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
-AsOfOpt = Annotated[
-    dt.datetime | None,
-    typer.Option("--as-of", formats=["%Y-%m-%d"], help="First priced day (YYYY-MM-DD)."),
-]
-EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1, help="Override max epochs.")]
-DaskOpt = Annotated[
-    str | None,
-    typer.Option("--dask-address", help="Train shards on this Dask scheduler (tcp://host:8786)."),
-]
-
-
-class CommandError(UserError):
-    """A command was called in a way that cannot work (the message says how to call it)."""
-
-
-# Exit codes: 1 for a problem the user can fix, 70 (EX_SOFTWARE) for a bug in this package.
-EXIT_USER, EXIT_BUG = 1, 70
-# A full disk or quota, or a read-only file system: the operator's to fix.
-_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
-
-
-def _run(debug: bool, action: Callable[[], Any]) -> Any:
-    """Run `action`; a user's mistake becomes one line on stderr, a bug says it is one.
-
-    `UserError`s (bad files, config, selection, a locked warehouse, ...) print their one-line
-    message and exit 1. Anything else is a programming error: it prints a line saying so, with a
-    hint to rerun with --debug (which shows the traceback) and report it, and exits 70.
-    """
-    try:
-        return action()
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
-    except (typer.Exit, typer.Abort):
-        raise
-    except UserError as exc:
-        if debug:
-            raise
-        typer.echo(f"error: {first_line(exc)}", err=True)
-        raise typer.Exit(EXIT_USER) from None
-    except OSError as exc:
-        if debug or exc.errno not in _DISK_ERRORS:
-            raise
-        # An operator's problem, not a bug: every write is one transaction, so nothing is lost.
-        typer.echo(f"error: {first_line(exc)}: free disk space and rerun", err=True)
-        raise typer.Exit(EXIT_USER) from None
-    except Exception as exc:
-        if debug:
-            raise
-        typer.echo(
-            f"internal error (a bug in pricing, not in your input): {named_first_line(exc)}\n"
-            "rerun with --debug to see the traceback, and please report it with that traceback",
-            err=True,
-        )
-        raise typer.Exit(EXIT_BUG) from None
-
-
-def _settings(warehouse: Path | None, config: Path | None):
-    from pipeline.config import load_settings
-
-    return load_settings(config, warehouse)
-
-
-def _date(value: dt.datetime | None) -> dt.date | None:
-    return value.date() if value is not None else None
-
-
 @app.command()
 def init(warehouse: WarehouseOpt = None, config: ConfigOpt = None, debug: DebugOpt = False) -> None:
     """Create the warehouse (if needed) and apply schema migrations and views."""
     from pipeline import warehouse as wh
 
     def action() -> None:
-        path = _settings(warehouse, config).warehouse
+        path = settings_of(warehouse, config).warehouse
         applied = wh.migrate(path)
         what = ", ".join(applied) if applied else "already up to date"
         typer.echo(f"warehouse {path}: schema version {wh.schema_version(path)} ({what})")
 
-    _run(debug, action)
+    run_command(debug, action)
 
 
 @app.command()
@@ -175,7 +112,7 @@ def demo(
     from pipeline import warehouse as wh
 
     def action() -> None:
-        settings = _settings(warehouse, config)
+        settings = settings_of(warehouse, config)
         typer.echo(f"generating {products} products x {days} days (seed {seed}) ...")
         world = synth.generate_world(products, days, seed)
         wh.write_inputs(settings.warehouse, world.products, world.sales, world.truth)
@@ -186,7 +123,7 @@ def demo(
             _print_summary(summary)
             _print_evaluation(settings.warehouse, config)
 
-    _run(debug, action)
+    run_command(debug, action)
 
 
 @app.command()
@@ -211,12 +148,12 @@ def load(
     from pipeline import loading
 
     def action() -> None:
-        settings = _settings(warehouse, config)
+        settings = settings_of(warehouse, config)
         changes = loading.load_files(settings.warehouse, settings.pricing, sales, products, mode)
         for line in loading.describe(changes, mode, settings.warehouse):
             typer.echo(line)
 
-    _run(debug, action)
+    run_command(debug, action)
 
 
 def _nightly(
@@ -252,12 +189,14 @@ def nightly(
     """Run the nightly flow once: forecast, optimise prices, write recommendations."""
 
     def action() -> None:
-        settings = _settings(warehouse, config)
+        settings = settings_of(warehouse, config)
         console.load_tensorflow()
-        summary = _nightly(settings.warehouse, config, _date(as_of), retrain, epochs, dask_address)
+        summary = _nightly(
+            settings.warehouse, config, date_of(as_of), retrain, epochs, dask_address
+        )
         _print_summary(summary)
 
-    _run(debug, action)
+    run_command(debug, action)
 
 
 @app.command()
@@ -282,7 +221,7 @@ def retrain(
     def action() -> None:
         if sum([all_products, category is not None, products is not None]) != 1:
             raise CommandError("choose exactly one of --all, --category X or --products a,b,c")
-        settings = _settings(warehouse, config)
+        settings = settings_of(warehouse, config)
         ids = [p.strip() for p in products.split(",") if p.strip()] if products else None
         # Check the selection before starting Prefect, so a typo is one line, not a failed run.
         active = wh.read_products(wh.reading_path(settings.warehouse), active_only=True)
@@ -292,7 +231,7 @@ def retrain(
             warehouse_path=str(settings.warehouse),
             category=category,
             product_ids=ids,
-            as_of=_date(as_of),
+            as_of=date_of(as_of),
             config_file=str(config) if config else None,
             epochs=epochs,
             dask_address=dask_address,
@@ -302,7 +241,7 @@ def retrain(
             f"(model version {summary['model_version']}); the next nightly run uses them"
         )
 
-    _run(debug, action)
+    run_command(debug, action)
 
 
 @app.command()
@@ -320,12 +259,12 @@ def sql(
 
     def action() -> None:
         # The analysts' snapshot never locks the nightly writer out (falls back to the file).
-        path = wh.reading_path(_settings(warehouse, config).warehouse)
+        path = wh.reading_path(settings_of(warehouse, config).warehouse)
         frame = wh.query_readonly(path, query)
         with pl.Config(tbl_rows=rows, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=60):
             typer.echo(frame)
 
-    _run(debug, action)
+    run_command(debug, action)
 
 
 @app.command()
@@ -364,12 +303,12 @@ def evaluate(
 
     def action() -> None:
         if not suite:
-            _print_evaluation(_settings(warehouse, config).warehouse, config)
+            _print_evaluation(settings_of(warehouse, config).warehouse, config)
             return
         names = [s.strip() for s in scenarios.split(",") if s.strip()] if scenarios else None
         _print_suite(names, seeds, products, days, epochs, not no_forecast, out, config)
 
-    _run(debug, action)
+    run_command(debug, action)
 
 
 @app.command()
@@ -407,7 +346,7 @@ def simulate(
             known = ", ".join(sorted(synth.SCENARIOS))
             raise CommandError(f"unknown scenario '{scenario}': choose one of {known}")
         console.load_tensorflow()
-        settings = _settings(None, config)
+        settings = settings_of(None, config)
         if epochs is not None:
             model = replace(
                 settings.model, epochs=epochs, min_epochs=min(epochs, settings.model.min_epochs)
@@ -427,102 +366,10 @@ def simulate(
             out.write_text(json.dumps(result, indent=2, default=str) + "\n")
         typer.echo(text)
 
-    _run(debug, action)
+    run_command(debug, action)
 
 
-bench_app = typer.Typer(help="Benchmarks: JSON with medians and ratios measured in one run.")
 app.add_typer(bench_app, name="bench")
-OutOpt = Annotated[Path | None, typer.Option("--out", help="Also write the JSON to this file.")]
-
-
-def _emit_json(result: dict, out: Path | None) -> None:
-    import json
-
-    text = json.dumps(result, indent=2, default=str)
-    if out is not None:
-        out.write_text(text + "\n")
-    typer.echo(text)
-
-
-@bench_app.command("train")
-def bench_train(
-    sizes: Annotated[
-        str, typer.Option("--sizes", help="Comma-separated product counts.")
-    ] = "100,1000",
-    days: Annotated[int, typer.Option("--days", help="Days of history.")] = 730,
-    epochs: Annotated[int, typer.Option("--epochs", help="Epochs for both sides.")] = 10,
-    naive_products: Annotated[
-        int, typer.Option("--naive-products", help="Products the naive loop is timed on.")
-    ] = 20,
-    repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per measure.")] = 3,
-    out: OutOpt = None,
-    debug: DebugOpt = False,
-) -> None:
-    """Batched per-product training against the naive per-product Keras loop."""
-    from pipeline.bench import train as bench
-
-    def action() -> None:
-        counts = [int(s) for s in sizes.split(",") if s.strip()]
-        console.load_tensorflow()
-        _emit_json(bench.run(counts, days, epochs, naive_products, repeats), out)
-
-    _run(debug, action)
-
-
-@bench_app.command("optimize")
-def bench_optimize(
-    products: Annotated[int, typer.Option("--products", min=2, help="Catalogue size.")] = 10_000,
-    candidates: Annotated[
-        int, typer.Option("--candidates", min=3, help="Candidate prices per product.")
-    ] = 25,
-    max_changes: Annotated[
-        int, typer.Option("--max-changes", min=1, help="Change budget at 10,000 products.")
-    ] = 1_000,
-    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed runs per measure.")] = 5,
-    milp_sizes: Annotated[
-        str, typer.Option("--milp-sizes", help="Sizes at which scipy's milp is timed too.")
-    ] = "200,1000",
-    milp_time_limit: Annotated[
-        float, typer.Option("--milp-time-limit", help="Seconds milp may run per size.")
-    ] = 60.0,
-    out: OutOpt = None,
-    debug: DebugOpt = False,
-) -> None:
-    """The coupled price choice (families, change budget) on a large catalogue, end to end."""
-    from pipeline.bench import optimize as bench
-
-    def action() -> None:
-        sizes = tuple(int(s) for s in milp_sizes.split(",") if s.strip())
-        result = bench.run(products, candidates, max_changes, repeats, sizes, milp_time_limit)
-        _emit_json(result, out)
-
-    _run(debug, action)
-
-
-@bench_app.command("nightly")
-def bench_nightly(
-    sizes: Annotated[
-        str, typer.Option("--sizes", help="Comma-separated product counts.")
-    ] = "100,300,1000",
-    days: Annotated[int, typer.Option("--days", help="Days of history.")] = 730,
-    epochs: Annotated[
-        int | None, typer.Option("--epochs", min=1, help="Max epochs (default: configured).")
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic worlds.")] = 0,
-    out: OutOpt = None,
-    debug: DebugOpt = False,
-) -> None:
-    """Time the whole nightly flow, retraining and with current models, at several sizes."""
-    from pipeline.bench import nightly as bench
-
-    def action() -> None:
-        counts = [int(s) for s in sizes.split(",") if s.strip()]
-        console.load_tensorflow()
-        result = bench.run(counts, days, epochs, seed)
-        typer.echo(bench.table(result), err=True)
-        _emit_json(result, out)
-
-    _run(debug, action)
 
 
 @app.command()
@@ -543,13 +390,13 @@ def serve(
     def action() -> None:
         from flows.deploy import serve_deployments
 
-        settings = _settings(warehouse, config)
+        settings = settings_of(warehouse, config)
         overrides = {k: v for k, v in {"nightly_cron": cron, "timezone": timezone}.items() if v}
         # replace() re-runs RunConfig's validation on the overrides.
         settings = replace(settings, run=replace(settings.run, **overrides))
         serve_deployments(settings, config)
 
-    _run(debug, action)
+    run_command(debug, action)
 
 
 @app.command()
@@ -568,10 +415,10 @@ def report(
     from pipeline import report as rp
 
     def action() -> None:
-        path = rp.write_report(_settings(warehouse, config).warehouse, out_dir, product)
+        path = rp.write_report(settings_of(warehouse, config).warehouse, out_dir, product)
         typer.echo(f"wrote {path}")
 
-    _run(debug, action)
+    run_command(debug, action)
 
 
 @app.command()
@@ -587,10 +434,10 @@ def plot(
     from pipeline import report as rp
 
     def action() -> None:
-        path = _settings(warehouse, config).warehouse
+        path = settings_of(warehouse, config).warehouse
         typer.echo(f"wrote {rp.write_product_plot(path, product_id, out, days)}")
 
-    _run(debug, action)
+    run_command(debug, action)
 
 
 def _print_summary(summary: dict) -> None:
@@ -609,7 +456,7 @@ def _print_evaluation(warehouse: Path, config: Path | None) -> None:
     from pipeline import evaluate as ev
     from pipeline import warehouse as wh
 
-    settings = _settings(warehouse, config)
+    settings = settings_of(warehouse, config)
     # The analysts' snapshot: evaluating never waits for (or delays) a run writing the warehouse.
     source = wh.reading_path(settings.warehouse)
     truth = wh.read_truth(source)

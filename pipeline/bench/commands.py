@@ -1,0 +1,104 @@
+"""`pricing bench`: the benchmarks' commands (JSON with medians and ratios measured in one run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline import console
+from pipeline.cli_base import DebugOpt, run_command
+
+bench_app = typer.Typer(help="Benchmarks: JSON with medians and ratios measured in one run.")
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Also write the JSON to this file.")]
+
+
+def _emit_json(result: dict, out: Path | None) -> None:
+    import json
+
+    text = json.dumps(result, indent=2, default=str)
+    if out is not None:
+        out.write_text(text + "\n")
+    typer.echo(text)
+
+
+@bench_app.command("train")
+def bench_train(
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Comma-separated product counts.")
+    ] = "100,1000",
+    days: Annotated[int, typer.Option("--days", help="Days of history.")] = 730,
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs for both sides.")] = 10,
+    naive_products: Annotated[
+        int, typer.Option("--naive-products", help="Products the naive loop is timed on.")
+    ] = 20,
+    repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per measure.")] = 3,
+    out: OutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Batched per-product training against the naive per-product Keras loop."""
+    from pipeline.bench import train as bench
+
+    def action() -> None:
+        counts = [int(s) for s in sizes.split(",") if s.strip()]
+        console.load_tensorflow()
+        _emit_json(bench.run(counts, days, epochs, naive_products, repeats), out)
+
+    run_command(debug, action)
+
+
+@bench_app.command("optimize")
+def bench_optimize(
+    products: Annotated[int, typer.Option("--products", min=2, help="Catalogue size.")] = 10_000,
+    candidates: Annotated[
+        int, typer.Option("--candidates", min=3, help="Candidate prices per product.")
+    ] = 25,
+    max_changes: Annotated[
+        int, typer.Option("--max-changes", min=1, help="Change budget at 10,000 products.")
+    ] = 1_000,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed runs per measure.")] = 5,
+    milp_sizes: Annotated[
+        str, typer.Option("--milp-sizes", help="Sizes at which scipy's milp is timed too.")
+    ] = "200,1000",
+    milp_time_limit: Annotated[
+        float, typer.Option("--milp-time-limit", help="Seconds milp may run per size.")
+    ] = 60.0,
+    out: OutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """The coupled price choice (families, change budget) on a large catalogue, end to end."""
+    from pipeline.bench import optimize as bench
+
+    def action() -> None:
+        sizes = tuple(int(s) for s in milp_sizes.split(",") if s.strip())
+        result = bench.run(products, candidates, max_changes, repeats, sizes, milp_time_limit)
+        _emit_json(result, out)
+
+    run_command(debug, action)
+
+
+@bench_app.command("nightly")
+def bench_nightly(
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Comma-separated product counts.")
+    ] = "100,300,1000",
+    days: Annotated[int, typer.Option("--days", help="Days of history.")] = 730,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=1, help="Max epochs (default: configured).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic worlds.")] = 0,
+    out: OutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Time the whole nightly flow, retraining and with current models, at several sizes."""
+    from pipeline.bench import nightly as bench
+
+    def action() -> None:
+        counts = [int(s) for s in sizes.split(",") if s.strip()]
+        console.load_tensorflow()
+        result = bench.run(counts, days, epochs, seed)
+        typer.echo(bench.table(result), err=True)
+        _emit_json(result, out)
+
+    run_command(debug, action)
