@@ -118,18 +118,6 @@ def build_panel(sales: pl.DataFrame, product_ids: list[str], as_of: dt.date) -> 
     stockout = dense("stockout", bool) & observed
     promo = dense("promo", bool) & observed
     price = _fill_prices(dense("price", np.float64), observed)
-    good = observed & ~stockout
-    n_good = good.sum(axis=1)
-    level = np.where(n_good > 0, (units * good).sum(axis=1) / np.maximum(n_good, 1), 0.0)
-    ref_price = np.array(
-        [np.median(price[i, observed[i]]) if observed[i].any() else 1.0 for i in range(shape[0])]
-    )
-    price_varied = np.array(
-        [
-            np.ptp(np.log(price[i, observed[i]])) > 1e-3 if observed[i].any() else False
-            for i in range(shape[0])
-        ]
-    )
     return Panel(
         product_ids=tuple(product_ids),
         start=start,
@@ -138,10 +126,50 @@ def build_panel(sales: pl.DataFrame, product_ids: list[str], as_of: dt.date) -> 
         stockout=stockout,
         price=price.astype(np.float32),
         promo=promo,
-        ref_price=ref_price.astype(np.float32),
-        level=level.astype(np.float32),
-        n_observed=observed.sum(axis=1),
-        price_varied=price_varied,
+        **_summaries(units, observed, stockout, price),
+    )
+
+
+def _summaries(
+    units: np.ndarray, observed: np.ndarray, stockout: np.ndarray, price: np.ndarray
+) -> dict[str, np.ndarray]:
+    """A panel's per-product scales and flags from its days (see `Panel`)."""
+    good = observed & ~stockout
+    n_good = good.sum(axis=1)
+    level = np.where(n_good > 0, (units * good).sum(axis=1) / np.maximum(n_good, 1), 0.0)
+    rows = range(units.shape[0])
+    ref_price = np.array(
+        [np.median(price[i, observed[i]]) if observed[i].any() else 1.0 for i in rows]
+    )
+    log_price = np.log(np.maximum(price, 1e-12))
+    varied = [
+        np.ptp(log_price[i, observed[i]]) > 1e-3 if observed[i].any() else False for i in rows
+    ]
+    return {
+        "ref_price": ref_price.astype(np.float32),
+        "level": level.astype(np.float32),
+        "n_observed": observed.sum(axis=1),
+        "price_varied": np.array(varied, dtype=bool),
+    }
+
+
+def panel_until(panel: Panel, n_days: int) -> Panel:
+    """The panel's first `n_days` days, with every scale and flag computed from those days only.
+
+    What a model fitted before day `n_days` may know: its reference prices, levels, observed
+    days and whether the price varied come from the days before it (a backtest scoring the
+    later days must not see them, DESIGN section 4).
+    """
+    days = slice(0, n_days)
+    arrays = {
+        name: getattr(panel, name)[:, days]
+        for name in ("units", "observed", "stockout", "price", "promo")
+    }
+    return Panel(
+        product_ids=panel.product_ids,
+        start=panel.start,
+        **arrays,
+        **_summaries(arrays["units"], arrays["observed"], arrays["stockout"], arrays["price"]),
     )
 
 

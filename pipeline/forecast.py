@@ -15,16 +15,18 @@ import polars as pl
 from scipy import stats
 
 from pipeline import model
-from pipeline.arrays import exp_clipped
+from pipeline.arrays import Z90, exp_clipped
 from pipeline.config import ModelConfig
 from pipeline.contract import (
     DEFAULT_CATEGORY,
     STATUS_COLD_START,
+    STATUS_CONFOUNDED,
     STATUS_GATE_FAILED,
     STATUS_NOT_IDENTIFIED,
     STATUS_TRAINED,
 )
 from pipeline.features import Panel, panel_price_seen_range, seasonal_naive
+from pipeline.stats import CONFOUNDED_Z, IDENTIFIED_PROMO_ONLY, ElasticityFit, confounded
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,10 @@ class ModelOutputs:
         model_abs_error, naive_abs_error, actual_units, n_points: [P] backtest sums over the
             origins (errors and units over uncensored days, and how many such days).
         naive_scale: [P] in-sample seasonal-naive mean absolute error (the MASE denominator).
+        ref_price: [P] the reference price `base_daily` is at (the model's own; None: the
+            panel's).
+        promo_effect, identified_by, confounding_z, raw_elasticity, raw_se: [P] what the
+            regression said (`stats.ElasticityFit`; None where the model has no regression).
     """
 
     product_ids: tuple[str, ...]
@@ -52,6 +58,23 @@ class ModelOutputs:
     actual_units: np.ndarray
     n_points: np.ndarray
     naive_scale: np.ndarray
+    ref_price: np.ndarray | None = None
+    promo_effect: np.ndarray | None = None
+    identified_by: np.ndarray | None = None
+    confounding_z: np.ndarray | None = None
+    raw_elasticity: np.ndarray | None = None
+    raw_se: np.ndarray | None = None
+
+
+# The regression's fields of ModelOutputs (absent for models without one).
+REGRESSION_FIELDS = ("promo_effect", "identified_by", "confounding_z", "raw_elasticity", "raw_se")
+
+
+def regression_fields(fit: ElasticityFit | None) -> dict[str, np.ndarray | None]:
+    """ModelOutputs' regression fields from a fit (all None without one)."""
+    if fit is None:
+        return dict.fromkeys(REGRESSION_FIELDS)
+    return {name: getattr(fit, name) for name in REGRESSION_FIELDS}
 
 
 def backtest_origins(n_days: int, cutoff: int, horizon: int, count: int = 3) -> list[int]:
@@ -137,10 +160,15 @@ def product_table(
 
     Products the model did not cover (too little history) get a cold start: a baseline from their
     recent uncensored average and the pooled elasticity of their category. Products whose price
-    never varied get the pooled elasticity too. Every product that is not plainly 'trained' carries
-    a hold_reason (the pricing engine's hold policy decides which of them keep their price). A
-    product whose model lost to seasonal-naive keeps its own elasticity: the gate judges the
-    demand level, not the price response, which comes from the whole-history regression.
+    never varied, or varied only on promotions (whose own lift cannot be told from their cut),
+    are not identified and get the pooled elasticity too. A product whose price moves with its
+    demand is confounded: it keeps its estimate, which is not to be trusted. Every product that
+    is not plainly 'trained' carries a hold_reason (the pricing engine's hold policy decides
+    which of them keep their price). A product whose model lost to seasonal-naive keeps its own
+    elasticity: the gate judges the demand level, not the price response, which comes from the
+    whole-history regression. What the regression estimated is beside it: `promo_effect` (a
+    promotion's lift beyond its price cut, 0.2 = 20% more units), `identified_by` (which price
+    moves identify the elasticity) and `confounding_z` (`stats.ElasticityFit`).
     Every product, cold starts included, carries the range of prices it has sold at
     (`price_seen_lo`, `price_seen_hi`: `features.price_seen_range`; null without an uncensored
     day), the pricing engine's trust region.
@@ -188,6 +216,9 @@ _ROW_SCHEMA = {
     "stockout_share": pl.Float64,
     "backtest_mase": pl.Float64,
     "baseline_mase": pl.Float64,
+    "promo_effect": pl.Float64,
+    "identified_by": pl.String,
+    "confounding_z": pl.Float64,
 }
 
 
@@ -195,32 +226,87 @@ def _product_row(
     out: ModelOutputs, j: int | None, panel: Panel, i: int, category: str, cfg: ModelConfig
 ) -> tuple:
     n_obs = int(panel.n_observed[i])
-    ref = float(panel.ref_price[i])
     if j is None:
         recent = _recent_level(panel, i, days=28)
         return (
             panel.product_ids[i], category, STATUS_COLD_START,
             f"cold start: {n_obs} days of history (minimum {cfg.min_history_days})",
-            n_obs, ref, recent * cfg.horizon, None, None, None, 0.3, None, None,
-            _stockout_share(panel, i), None, None,
+            n_obs, float(panel.ref_price[i]), recent * cfg.horizon, None, None, None, 0.3, None,
+            None, _stockout_share(panel, i), None, None, None, None, None,
         )  # fmt: skip
     m_wape = wape(out.model_abs_error[j : j + 1], out.actual_units[j : j + 1])[0]
     n_wape = wape(out.naive_abs_error[j : j + 1], out.actual_units[j : j + 1])[0]
-    status, reason = STATUS_TRAINED, None
-    if not panel.price_varied[i]:
-        status, reason = STATUS_NOT_IDENTIFIED, "price never varied: elasticity not identifiable"
-    elif out.model_abs_error[j] > out.naive_abs_error[j]:
-        status = STATUS_GATE_FAILED
-        reason = (
-            f"forecast lost to seasonal-naive in the backtest (WAPE {m_wape:.2f} vs {n_wape:.2f})"
-        )
+    status, reason = _status(out, j, bool(panel.price_varied[i]), (m_wape, n_wape))
+    ref = float(panel.ref_price[i] if out.ref_price is None else out.ref_price[j])
     return (
         panel.product_ids[i], category, status, reason, n_obs, ref,
         float(out.base_daily[j].sum()), float(out.elasticity[j]), float(out.elasticity_lo[j]),
         float(out.elasticity_hi[j]), float(out.dispersion[j]), _none_if_nan(m_wape),
         _none_if_nan(n_wape), _stockout_share(panel, i),
-        *(_none_if_nan(v) for v in _mases(out, j)),
+        *(_none_if_nan(v) for v in _mases(out, j)), *_regression_columns(out, j),
     )  # fmt: skip
+
+
+def _status(
+    out: ModelOutputs, j: int, price_varied: bool, wapes: tuple[float, float]
+) -> tuple[str, str | None]:
+    """A modelled product's status and the reason it is not plainly 'trained'.
+
+    In this order: a price that never moved, or moved only on promotions, leaves the elasticity
+    unidentified; a price that moves with demand is confounded (`stats.confounded`); a model
+    that lost to seasonal-naive failed its gate.
+    """
+    if not price_varied:
+        return STATUS_NOT_IDENTIFIED, "price never varied: elasticity not identifiable"
+    regression = out.identified_by is not None
+    if regression and out.identified_by[j] == IDENTIFIED_PROMO_ONLY:
+        return STATUS_NOT_IDENTIFIED, (
+            "price moved only on promotions: a promotion's own lift cannot be told from its price "
+            "cut, so the elasticity is not identified; a regular price move or a price test would "
+            "identify it"
+        )
+    if regression and _confounded(out, j):
+        return STATUS_CONFOUNDED, _confounded_reason(out, j)
+    if out.model_abs_error[j] > out.naive_abs_error[j]:
+        m_wape, n_wape = wapes
+        return STATUS_GATE_FAILED, (
+            f"forecast lost to seasonal-naive in the backtest (WAPE {m_wape:.2f} vs {n_wape:.2f})"
+        )
+    return STATUS_TRAINED, None
+
+
+def _confounded(out: ModelOutputs, j: int) -> bool:
+    one = slice(j, j + 1)
+    fields = (out.confounding_z, out.raw_elasticity, out.raw_se, out.identified_by)
+    return bool(confounded(*(np.asarray(field)[one] for field in fields))[0])
+
+
+def _confounded_reason(out: ModelOutputs, j: int) -> str:
+    z = float(np.nan_to_num(out.confounding_z[j]))
+    if z > CONFOUNDED_Z:
+        why = (
+            f"price moves with demand: demand reads {z:.1f} standard errors less elastic from "
+            "its price moves across weeks than from those within a week, as when prices are set "
+            "in response to demand"
+        )
+    else:
+        raw, half = float(out.raw_elasticity[j]), Z90 * float(out.raw_se[j])
+        why = (
+            f"demand does not fall with price in its history (own estimate {raw:+.2f} +- "
+            f"{half:.2f}): its price moves with its demand, or with what drives it"
+        )
+    return (
+        f"{why}; the elasticity ({out.elasticity[j]:.2f}) is not trusted: a price test (prices "
+        "set independently of demand) would identify it"
+    )
+
+
+def _regression_columns(out: ModelOutputs, j: int) -> tuple[float | None, str | None, float | None]:
+    """promo_effect (as a fraction of units), identified_by and confounding_z of a product."""
+    if out.identified_by is None:
+        return None, None, None
+    lift = _none_if_nan(float(np.expm1(out.promo_effect[j])))
+    return lift, str(out.identified_by[j]), _none_if_nan(float(out.confounding_z[j]))
 
 
 def _mases(out: ModelOutputs, j: int) -> tuple[float, float]:
@@ -322,8 +408,15 @@ def nb_quantiles(
 
 
 def summarise(result: model.TrainResult, cfg: ModelConfig) -> ModelOutputs:
-    """Backtest, elasticities and the horizon's baseline of a freshly trained model."""
-    return model_outputs(result.net, result.panel, cfg, result.cutoff)
+    """Backtest, elasticities and the horizon's baseline of a freshly trained model.
+
+    The backtest scores the forecasts of the model fitted before the held-out tail
+    (`TrainResult.backtest_log_units`), so its WAPE is what the model would have scored on
+    days it had not seen.
+    """
+    return model_outputs(
+        result.net, result.panel, cfg, result.cutoff, result.backtest_log_units, result.regression
+    )
 
 
 def baseline_daily(net: model.DemandNet, panel: Panel, cfg: ModelConfig) -> np.ndarray:
@@ -333,23 +426,34 @@ def baseline_daily(net: model.DemandNet, panel: Panel, cfg: ModelConfig) -> np.n
 
 
 def model_outputs(
-    net: model.DemandNet, panel: Panel, cfg: ModelConfig, cutoff: int | None
+    net: model.DemandNet,
+    panel: Panel,
+    cfg: ModelConfig,
+    cutoff: int | None,
+    backtest: np.ndarray | None = None,
+    fit: ElasticityFit | None = None,
 ) -> ModelOutputs:
     """What `net` says about the products of `panel` (same order as the model's products).
 
     Args:
         net: a trained model.
-        panel: history of the model's products up to the forecast origin.
+        panel: history of the model's products up to the forecast origin, with the model's
+            scales (reference prices and levels).
         cfg: the model config it was trained with.
         cutoff: first day index the model did not train on (None: no backtest; errors are 0).
+        backtest: the log units the backtest scores ([P, L, K], the segment ending at
+            panel.end); None: `net`'s own, which is out of sample only if nothing of `net`
+            was fitted on the days from `cutoff` on.
+        fit: the regression the model's elasticities come from, if any.
     """
     stats_ = model.fit_statistics(net, panel, cfg)
     p = len(panel.product_ids)
     errors = tuple(np.zeros(p) for _ in range(4))
     origins = [] if cutoff is None else backtest_origins(panel.n_days, cutoff, cfg.horizon)
     if origins:
-        actual_prices = model.predict_segment(net, panel, cfg, future_at_ref=False)
-        errors = backtest_errors(actual_prices, panel, origins, cfg.horizon)
+        if backtest is None:
+            backtest = model.predict_segment(net, panel, cfg, future_at_ref=False)
+        errors = backtest_errors(backtest, panel, origins, cfg.horizon)
     return ModelOutputs(
         product_ids=panel.product_ids,
         base_daily=baseline_daily(net, panel, cfg),
@@ -362,4 +466,6 @@ def model_outputs(
         actual_units=errors[2],
         n_points=errors[3],
         naive_scale=naive_scale(panel, cutoff if cutoff is not None else panel.n_days),
+        ref_price=panel.ref_price.astype(np.float64),
+        **regression_fields(fit),
     )

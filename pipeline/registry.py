@@ -16,9 +16,10 @@ from pipeline import model
 from pipeline.config import ModelConfig
 from pipeline.contract import STATUS_TRAINED
 from pipeline.features import Panel
-from pipeline.forecast import ModelOutputs, baseline_daily, model_outputs
+from pipeline.forecast import REGRESSION_FIELDS, ModelOutputs, baseline_daily, summarise
 
-# Backtest results and intervals computed at training time, reused with the saved model.
+# Backtest results, intervals and what the regression said, computed at training time and
+# reused with the saved model.
 _STORED = (
     "elasticity_lo",
     "elasticity_hi",
@@ -51,10 +52,29 @@ def train_shard(
         The model's outputs for these products and the training time in seconds.
     """
     result = model.train(panel, cfg, progress, groups)
-    outputs = model_outputs(result.net, result.panel, cfg, result.cutoff)
+    outputs = summarise(result, cfg)
     extra = {name: getattr(outputs, name).tolist() for name in _STORED}
+    extra |= {
+        name: _json_list(getattr(outputs, name))
+        for name in REGRESSION_FIELDS
+        if getattr(outputs, name) is not None
+    }
     model.save(result, folder, cfg, extra)
     return outputs, result.seconds
+
+
+def _json_list(values: np.ndarray) -> list:
+    """An array as a JSON-ready list (NaN as null; text stays text)."""
+    if values.dtype == object:
+        return [str(v) for v in values]
+    return [None if not np.isfinite(v) else float(v) for v in values]
+
+
+def _from_json(values: list) -> np.ndarray:
+    """`_json_list` read back: text as an object array, numbers as floats (null as NaN)."""
+    if values and isinstance(values[0], str):
+        return np.array(values, dtype=object)
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
 def load_shard(folder: Path, panel: Panel, cfg: ModelConfig) -> ModelOutputs:
@@ -81,11 +101,16 @@ def load_shard(folder: Path, panel: Panel, cfg: ModelConfig) -> ModelOutputs:
     )
     # Only the forecast is new tonight; the backtest and intervals were stored at training time.
     stored = {name: np.asarray(meta[name]) for name in _STORED}
+    regression = {
+        name: _from_json(meta[name]) if name in meta else None for name in REGRESSION_FIELDS
+    }
     return ModelOutputs(
         product_ids=sub.product_ids,
         base_daily=baseline_daily(net, sub, cfg),
         elasticity=model.elasticities(net),
+        ref_price=sub.ref_price.astype(np.float64),
         **stored,
+        **regression,
     )
 
 
@@ -95,11 +120,22 @@ def concat_outputs(parts: list[ModelOutputs]) -> ModelOutputs:
         return ModelOutputs((), np.zeros((0, 1)), *(np.zeros(0) for _ in range(9)))
     ids = tuple(pid for part in parts for pid in part.product_ids)
     arrays = {
-        name: np.concatenate([getattr(part, name) for part in parts])
+        name: _concat([getattr(part, name) for part in parts], [len(p.product_ids) for p in parts])
         for name in ModelOutputs.__dataclass_fields__
         if name != "product_ids"
     }
     return ModelOutputs(product_ids=ids, **arrays)
+
+
+def _concat(values: list[np.ndarray | None], sizes: list[int]) -> np.ndarray | None:
+    """Shards' arrays as one; a shard without the field (None) gives NaN (or None as text)."""
+    if all(v is None for v in values):
+        return None
+    text = any(v is not None and v.dtype == object for v in values)
+    filler = (lambda n: np.full(n, None, dtype=object)) if text else (lambda n: np.full(n, np.nan))
+    return np.concatenate(
+        [filler(n) if v is None else v for v, n in zip(values, sizes, strict=True)]
+    )
 
 
 def plan_training(
@@ -173,6 +209,10 @@ def _drifted(folder: Path, panel: Panel | None, ratio: float) -> bool:
     return bool((high / low > ratio).any())
 
 
+# What the regression estimated, recorded per model (sql/migrations/004_regression_terms.sql).
+VERSION_REGRESSION_COLUMNS = ("promo_effect", "identified_by", "confounding_z")
+
+
 def model_version_rows(
     table: pl.DataFrame,
     model_version: str,
@@ -207,4 +247,5 @@ def model_version_rows(
         (pl.col("status") == STATUS_TRAINED).alias("gate_passed"),
         "status",
         pl.col("product_id").replace_strict(artefacts, return_dtype=pl.String).alias("artefact"),
+        *(pl.col(name) for name in VERSION_REGRESSION_COLUMNS),
     )

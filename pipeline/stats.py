@@ -1,17 +1,126 @@
 """Statistics of the sales history: the negative-binomial regression elasticity and its pooling.
 
-A whole-history per-product regression (trend, calendar, holidays, log price ratio) fitted by
-batched IRLS, with empirical-Bayes pooling of its nuisance coefficients and of the elasticity itself
-within categories (DESIGN section 4). The forecaster holds these elasticities fixed while it learns
-the baseline around them. No I/O and no Keras here.
+A whole-history per-product regression (trend, calendar, holidays, a promotion term, log price
+ratio) fitted by batched IRLS, with empirical-Bayes pooling of its nuisance coefficients and of
+the elasticity itself within categories (DESIGN section 4); a robust standard error that
+widens for overdispersion, misfit and slow demand drift; and a test that names prices set in
+response to demand. The forecaster holds these elasticities fixed while it learns the baseline
+around them. No I/O and no Keras here.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from pipeline.arrays import LOG_MAX, LOG_MIN
+from pipeline import glm
+from pipeline.arrays import Z90
 from pipeline.features import Panel
+
+# Which price moves identify a product's elasticity (`ElasticityFit.identified_by`).
+IDENTIFIED_REGULAR = "regular"  # regular (non-promotional) price moves, no promotions
+IDENTIFIED_BOTH = "regular_and_promo"  # regular moves and promotions (their lift estimated)
+IDENTIFIED_PROMO_ONLY = "promo_only"  # only promotions moved the price: lift and cut confounded
+IDENTIFIED_NONE = "none"  # the price never moved
+
+# The clip of a reported elasticity: demand never rises with price, and beyond -5 a product is
+# priced as if it were -5 anyway (a 1% price change moving units by 5%).
+ELASTICITY_MIN, ELASTICITY_MAX = -5.0, -0.05
+# A product is confounded when its price moves across weeks read demand as this many standard
+# errors less elastic than its moves within weeks (one-sided: prices set in response to demand
+# bias the estimate up), or when its own estimate says demand does not fall with price at all
+# (at least ELASTICITY_MAX) with a standard error below CONFOUNDED_SE (a noisy estimate there is
+# only noise).
+CONFOUNDED_Z, CONFOUNDED_SE = 3.0, 0.5
+# Smallest spread of a category's elasticities assumed by the pooling (sd 0.22).
+SHRINK_TAU2_MIN = 0.05
+# Products with fewer usable days do not shape their group's prior (their season is mostly noise).
+_POOLING_MIN_DAYS = 180
+
+
+@dataclass(frozen=True)
+class ElasticityFit:
+    """What the regression says about each product's price response ([P] arrays).
+
+    Attributes:
+        elasticity: the partially pooled elasticity, clipped to [ELASTICITY_MIN, ELASTICITY_MAX].
+        se: its standard deviation (robust to overdispersion, misfit and slow demand drift,
+            with the pooling's own uncertainty).
+        promo_effect: log lift of a promotion beyond its price cut (0.18 = 20% more units);
+            NaN for a product without promotion days.
+        identified_by: which price moves identify the elasticity (the IDENTIFIED_* names).
+        confounding_z: how many standard errors less elastic demand reads across weeks than
+            within them (NaN where no price moved within a week); see `_confounding_z`.
+        raw_elasticity, raw_se: the product's own estimate before pooling, and its error.
+    """
+
+    elasticity: np.ndarray
+    se: np.ndarray
+    promo_effect: np.ndarray
+    identified_by: np.ndarray
+    confounding_z: np.ndarray
+    raw_elasticity: np.ndarray
+    raw_se: np.ndarray
+
+    @property
+    def lo(self) -> np.ndarray:
+        """Lower end of the ~90% interval."""
+        return self.elasticity - Z90 * self.se
+
+    @property
+    def hi(self) -> np.ndarray:
+        """Upper end of the ~90% interval (<= 0)."""
+        return np.minimum(self.elasticity + Z90 * self.se, 0.0)
+
+    @property
+    def confounded(self) -> np.ndarray:
+        """[P] Its price moves with its demand (or with what drives it): not to be trusted."""
+        return confounded(self.confounding_z, self.raw_elasticity, self.raw_se, self.identified_by)
+
+
+def confounded(
+    confounding_z: np.ndarray,
+    raw_elasticity: np.ndarray,
+    raw_se: np.ndarray,
+    identified_by: np.ndarray,
+) -> np.ndarray:
+    """[P] Whether each product's price moves with its demand, by either sign of it.
+
+    Its price moves across weeks read demand as more than CONFOUNDED_Z standard errors less
+    elastic than its moves within weeks (`_confounding_z`), or its own estimate says demand
+    does not fall with price at all (at least ELASTICITY_MAX, with a standard error below
+    CONFOUNDED_SE). A product whose price never moved is not identified rather than confounded.
+    """
+    moves_with_demand = np.nan_to_num(np.asarray(confounding_z, dtype=np.float64)) > CONFOUNDED_Z
+    not_falling = (raw_elasticity >= ELASTICITY_MAX) & (raw_se < CONFOUNDED_SE)
+    return (moves_with_demand | not_falling) & (np.asarray(identified_by) != IDENTIFIED_NONE)
+
+
+def regression_elasticities(
+    panel: Panel, calendar: np.ndarray, groups: np.ndarray | None = None, iterations: int = 10
+) -> ElasticityFit:
+    """Each product's elasticity as training fixes it: the regression, then partial pooling.
+
+    Args:
+        panel: the history to fit on.
+        calendar: [>= T, N_CALENDAR] calendar features of the panel's days.
+        groups: [P] labels (categories) to pool within, or None (each product alone).
+        iterations: IRLS iterations.
+    """
+    fit = _fit(panel, calendar, groups, iterations)
+    estimate, se = fit.elasticity, fit.se
+    if groups is not None:
+        estimate, se = shrink_elasticities(estimate, se, np.asarray(groups))
+    return ElasticityFit(
+        elasticity=np.clip(estimate, ELASTICITY_MIN, ELASTICITY_MAX),
+        se=se,
+        promo_effect=fit.promo_effect,
+        identified_by=fit.identified_by,
+        confounding_z=fit.confounding_z,
+        raw_elasticity=fit.elasticity,
+        raw_se=fit.se,
+    )
 
 
 def glm_elasticity(
@@ -22,136 +131,203 @@ def glm_elasticity(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-product negative-binomial regression estimate of the elasticity, with its std error.
 
-    log E[units_t] = a + b * trend_t + c . calendar_t + e * log(price_t / ref_price), fitted by
-    iteratively reweighted least squares for all products at once (batched normal equations) on
-    observed, uncensored days. It uses every price movement of the whole history (regular changes
-    as well as promotions) with season and trend held fixed, which is where the elasticity is best
-    identified. The first half of the iterations fit a Poisson model; the dispersion alpha is then
-    estimated from its residuals and the rest use negative-binomial weights mu / (1 + alpha mu),
-    which are far more efficient than Poisson weights for overdispersed, high-volume products.
+    log E[units_t] = a + b * trend_t + c . calendar_t + g * promo_t + e * log(price_t / ref),
+    fitted by iteratively reweighted least squares for all products at once (batched normal
+    equations) on observed, uncensored days. It uses every price movement of the whole history
+    (regular changes as well as promotions) with season and trend held fixed. The promotion
+    term g takes a promotion's display and feature lift beyond its price cut, which would
+    otherwise be read as price response; regular price moves and the promotions' varying depth
+    tell the two apart. The first half of the iterations fit a Poisson model; the dispersion
+    alpha is then estimated from neighbouring days (`glm.local_alpha`) and the rest use
+    negative-binomial weights mu / (1 + alpha mu).
 
-    With `groups` ([P] labels such as categories), the trend and calendar coefficients (weekday,
-    season, holidays) are pooled: a first fit gives each group's mean and spread of them, and a
-    second fit shrinks each product's toward its group (a normal prior, empirical Bayes; a
-    coefficient that really differs between products has a wide spread and barely moves).
-    Products of a category share most of their weekly and seasonal shape, so a slow seller no
-    longer spends its few sales on estimating them, and less of the slow regular price movements
-    leaks into a noisy trend or season. The level and the elasticity stay each product's own.
+    With `groups` ([P] labels such as categories), the trend, calendar (weekday, season,
+    holidays) and promotion coefficients are pooled: a first fit gives each group's mean and
+    spread of them (random effects), and a second fit shrinks each product's toward its group.
+    Products of a category share most of their weekly and seasonal shape and much of their
+    promotions' lift, so a slow seller no longer spends its few sales on estimating them. The
+    level and the elasticity stay each product's own. Without groups only the promotion's lift
+    is pooled (over all products): a product's promotions mostly move its price along with its
+    lift, so estimating the lift alone costs its elasticity dearly.
+
+    The standard error is robust: a sandwich over blocks of glm.CLUSTER_DAYS days plus the variance
+    that slow demand drift the model misses adds (`glm.drift_variance`).
 
     Returns:
-        elasticity [P] clipped to [-5, -0.05], and its standard error [P].
+        elasticity [P] (not clipped; `shrink_elasticities` pools and clips it), and its
+        standard error [P].
     """
+    fit = _fit(panel, calendar, groups, iterations)
+    return fit.elasticity, fit.se
+
+
+@dataclass(frozen=True)
+class _RawFit:
+    elasticity: np.ndarray
+    se: np.ndarray
+    promo_effect: np.ndarray
+    identified_by: np.ndarray
+    confounding_z: np.ndarray
+
+
+def _fit(panel: Panel, calendar: np.ndarray, groups: np.ndarray | None, iterations: int) -> _RawFit:
     good = (panel.observed & ~panel.stockout).astype(np.float64)
+    x = design(panel, calendar)
+    y = panel.units.astype(np.float64)
+    start = np.log(panel.level + 0.05)
+    source = identification(panel)
+    has_promo = (good * panel.promo).sum(axis=1) > 0
+    fit = glm.nb_glm(x, y, good, start, None, iterations)
+    variance = glm.robust_variance(fit, x, y, good) + glm.drift_variance(
+        fit, glm.influence(fit, x), y, good
+    )
+    columns = np.r_[np.arange(1, calendar.shape[1] + 1), x.shape[-1] - 2]
+    mask = np.repeat((good.sum(axis=1) >= _POOLING_MIN_DAYS)[:, None], columns.size, axis=1)
+    # Only products with promotions and regular moves tell the promotion's lift apart.
+    mask[:, -1] &= has_promo & (source == IDENTIFIED_BOTH)
+    if groups is None:
+        # Each product keeps its own calendar; the promotion's lift, which costs a product's
+        # elasticity dearly to estimate alone, still borrows from all products.
+        mask[:, :-1] = False
+        groups = np.zeros(len(y), dtype=int)
+    prior = _group_prior(fit.beta, variance, np.asarray(groups), mask, columns)
+    if prior[1].any():
+        fit = glm.nb_glm(x, y, good, start, prior, iterations)
+    drift = glm.drift_variance(fit, glm.influence(fit, x)[..., -1:], y, good)[:, 0]
+    return _RawFit(
+        elasticity=fit.beta[:, -1],
+        se=np.sqrt(glm.robust_variance(fit, x, y, good)[:, -1] + drift),
+        promo_effect=np.where(has_promo, fit.beta[:, -2], np.nan),
+        identified_by=source,
+        confounding_z=_confounding_z(
+            fit, x, y, good, np.cumsum(calendar[: x.shape[1], 0]).astype(int)
+        ),
+    )
+
+
+def design(panel: Panel, calendar: np.ndarray) -> np.ndarray:
+    """The regression's design [P, T, F]: 1, trend, calendar (Monday dropped), promo, log price.
+
+    The elasticity's column is the last, the promotion's the one before it.
+    """
     p, t = panel.units.shape
     trend = np.linspace(-1.0, 1.0, t)
     shared = np.concatenate([np.ones((t, 1)), trend[:, None], calendar[:t, 1:]], axis=1)
     log_ratio = np.log(panel.price / panel.ref_price[:, None]).astype(np.float64)
-    x = np.concatenate([np.broadcast_to(shared, (p, t, shared.shape[1])), log_ratio[..., None]], -1)
-    y = panel.units.astype(np.float64)
-    start = np.log(panel.level + 0.05)
-    beta, cov = _nb_glm(x, y, good, start, None, iterations)
-    if groups is not None:
-        pooled = np.arange(1, x.shape[-1] - 1)  # the trend and calendar columns
-        eligible = good.sum(axis=1) >= _POOLING_MIN_DAYS
-        prior = _group_prior(beta, cov, np.asarray(groups), eligible, pooled)
-        beta, cov = _nb_glm(x, y, good, start, prior, iterations)
-    se = np.sqrt(np.maximum(cov[:, -1, -1], 0.0))
-    return np.clip(beta[:, -1], -5.0, -0.05), se
+    own = np.stack([panel.promo.astype(np.float64), log_ratio], axis=-1)
+    return np.concatenate([np.broadcast_to(shared, (p, t, shared.shape[1])), own], axis=-1)
 
 
-# Products with fewer usable days do not shape their group's prior (their season is mostly noise).
-_POOLING_MIN_DAYS = 180
-# A normal prior on regression coefficients: (mean [P, F], precision [P, F]); None = flat.
-_Prior = tuple[np.ndarray, np.ndarray] | None
+def identification(panel: Panel) -> np.ndarray:
+    """Which price moves identify each product's elasticity (IDENTIFIED_*), over uncensored days.
+
+    Regular moves are changes of the price paid outside promotions; a product whose price moved
+    only on promotion days cannot tell the promotion's own lift from its price cut.
+    """
+    good = panel.observed & ~panel.stockout
+    log_price = np.log(np.maximum(panel.price, 1e-9))
+
+    def spread(days: np.ndarray) -> np.ndarray:
+        high = np.where(days, log_price, -np.inf).max(axis=1)
+        low = np.where(days, log_price, np.inf).min(axis=1)
+        return np.where(days.any(axis=1), high - low, 0.0)
+
+    regular = spread(good & ~panel.promo) > 1e-3
+    moved = spread(good) > 1e-3
+    promo = (good & panel.promo).any(axis=1)
+    return np.select(
+        [regular & promo, regular, moved],
+        [IDENTIFIED_BOTH, IDENTIFIED_REGULAR, IDENTIFIED_PROMO_ONLY],
+        IDENTIFIED_NONE,
+    ).astype(object)
 
 
-def _nb_glm(
-    x: np.ndarray,
-    y: np.ndarray,
-    good: np.ndarray,
-    log_level: np.ndarray,
-    prior: _Prior,
-    iterations: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Batched negative-binomial IRLS (Poisson first, see `glm_elasticity`) with a normal prior.
+def _confounding_z(
+    fit: glm.GlmFit, x: np.ndarray, y: np.ndarray, good: np.ndarray, week: np.ndarray
+) -> np.ndarray:
+    """How much less elastic demand reads across weeks than within them, in standard errors: [P].
+
+    Prices set in response to demand (as hotels and events do) follow its swings from week to
+    week, which makes the regression read demand as less elastic than it is. A second estimate
+    gives every week its own level (one Newton step of the fit with week fixed effects, by
+    weighted within-week demeaning): it uses only the price moves inside a week (a regular move
+    on a Wednesday, a promotion's start), which week-to-week swings of demand cannot explain.
+    The difference of the two, in standard errors of the difference (day noise and slow drift,
+    `glm.drift_variance`), is about N(0, 1) when prices move independently of demand, and large
+    and positive when they follow it. NaN where no price moved within a week.
 
     Args:
-        x: [P, T, F] design; y: [P, T] counts; good: [P, T] 1 on days that count.
-        log_level: [P] starting intercept.
-        prior: per-product prior mean and precision of each coefficient, or None.
-
-    Returns:
-        The coefficients [P, F] and their covariance [P, F, F] (scaled by the Pearson dispersion).
+        week: [T] week index of each day (weeks start on Monday).
     """
-    p, _, f = x.shape
-    precision = np.broadcast_to(1e-3 * np.eye(f), (p, f, f)).copy()  # a tiny ridge everywhere
-    prior_mean = np.zeros((p, f))
-    if prior is not None:
-        prior_mean, prior_precision = prior
-        precision[:, np.arange(f), np.arange(f)] += prior_precision
-    pull = np.einsum("pfg,pg->pf", precision, prior_mean)
-    beta = np.zeros((p, f))
-    beta[:, 0] = log_level
-    alpha = np.zeros((p, 1))
-    xt = np.swapaxes(x, 1, 2)  # [P, F, T]: batched matrix products go through BLAS
-
-    def linear(b: np.ndarray) -> np.ndarray:
-        return np.clip(np.matmul(x, b[..., None])[..., 0], LOG_MIN, LOG_MAX)
-
-    def gram(w: np.ndarray) -> np.ndarray:
-        return np.matmul(xt * w[:, None, :], x) + precision
-
-    for step in range(iterations):
-        eta = linear(beta)
-        mu = np.exp(eta)
-        if step == iterations // 2:
-            alpha = _nb_alpha(y, mu, good)
-        w = good * mu / (1.0 + alpha * mu)
-        z = eta + (y - mu) / np.maximum(mu, 1e-9)
-        rhs = np.matmul(xt, (w * z)[..., None])[..., 0] + pull
-        beta = np.linalg.solve(gram(w), rhs[..., None])[..., 0]
-    mu = np.exp(linear(beta))
-    var_y = mu + alpha * mu**2
-    dof = np.maximum(good.sum(axis=1) - f, 1.0)
-    phi = np.maximum((good * (y - mu) ** 2 / var_y).sum(axis=1) / dof, 1.0)
-    return beta, np.linalg.inv(gram(good * mu / (1.0 + alpha * mu))) * phi[:, None, None]
+    w = good * fit.weights
+    onehot = (week[:, None] == np.arange(week.max() + 1)[None, :]).astype(np.float64)  # [T, W]
+    total = np.maximum(w @ onehot, 1e-12)  # [P, W]
+    z = np.log(np.maximum(fit.mu, 1e-300)) + (y - fit.mu) / np.maximum(fit.mu, 1e-9)
+    z_within = z - ((w * z) @ onehot / total)[:, week]
+    x_within = x - (np.einsum("ptf,tw->pwf", x * w[..., None], onehot) / total[..., None])[:, week]
+    xt = np.swapaxes(x_within, 1, 2)
+    bread = np.linalg.inv(np.matmul(xt * w[:, None, :], x_within) + fit.precision)
+    rhs = np.matmul(xt, (w * z_within)[..., None]) + fit.pull[..., None]
+    within = (bread @ rhs)[:, -1, 0]
+    # Each day's weight in the difference of the two estimates.
+    diff = (np.matmul(x, fit.bread[:, :, -1:]) - np.matmul(x_within, bread[:, :, -1:])) * w[
+        ..., None
+    ]
+    noise = fit.phi * (diff[..., 0] ** 2 / np.maximum(w, 1e-12)).sum(axis=1)
+    variance = noise + glm.drift_variance(fit, diff, y, good)[:, 0]
+    moved = (w * x_within[..., -1] ** 2).sum(axis=1) > 1e-6
+    z_stat = (fit.beta[:, -1] - within) / np.sqrt(np.maximum(variance, 1e-12))
+    return np.where(moved, z_stat, np.nan)
 
 
 def _group_prior(
-    beta: np.ndarray, cov: np.ndarray, groups: np.ndarray, eligible: np.ndarray, columns: np.ndarray
+    beta: np.ndarray,
+    variance: np.ndarray,
+    groups: np.ndarray,
+    eligible: np.ndarray,
+    columns: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each group's precision-weighted mean of `columns` and, as precision, 1 / their spread.
+    """Each group's random-effects mean of `columns` and, as precision, 1 / their spread.
 
-    The spread tau^2 of a coefficient is the variance of the eligible estimates beyond their own
-    noise (at least 1e-3). A group with fewer than 5 eligible products uses all groups' values.
-    Other columns get a zero precision (no prior).
+    `eligible` [P, len(columns)] says which products shape each column's prior; a group with
+    fewer than 5 of them uses all groups' values (and a column with fewer than 5 overall gets
+    no prior). Other columns get a zero precision (no prior).
     """
     mean, precision = np.zeros(beta.shape), np.zeros(beta.shape)
-
-    def moments(members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        b = beta[members][:, columns]
-        v = np.maximum(cov[members][:, columns, columns], 1e-9)
-        centre = np.average(b, weights=1.0 / v, axis=0)
-        tau2 = np.maximum(b.var(axis=0) - np.median(v, axis=0), 1e-3)
-        return centre, 1.0 / tau2
-
-    if eligible.sum() < 5:
-        return mean, precision
-    overall = moments(eligible)
-    for group in np.unique(groups):
-        members = groups == group
-        known = members & eligible
-        centre, prec = moments(known) if known.sum() >= 5 else overall
-        mean[np.ix_(members, columns)] = centre
-        precision[np.ix_(members, columns)] = prec
+    for k, column in enumerate(columns):
+        usable = eligible[:, k]
+        if usable.sum() < 5:
+            continue
+        b, v = beta[:, column], np.maximum(variance[:, column], 1e-9)
+        overall = _random_effects(b[usable], v[usable], 1e-3)
+        for group in np.unique(groups):
+            members = groups == group
+            known = members & usable
+            centre, prec = (
+                _random_effects(b[known], v[known], 1e-3) if known.sum() >= 5 else overall
+            )
+            mean[members, column] = centre
+            precision[members, column] = prec
     return mean, precision
 
 
-def _nb_alpha(y: np.ndarray, mu: np.ndarray, good: np.ndarray) -> np.ndarray:
-    """Method-of-moments negative-binomial dispersion per product: E[(y-mu)^2 - mu] = alpha mu^2."""
-    excess = (good * ((y - mu) ** 2 - mu)).sum(axis=1)
-    alpha = excess / np.maximum((good * mu**2).sum(axis=1), 1e-9)
-    return np.clip(alpha, 0.0, 5.0)[:, None]
+def _random_effects(
+    estimate: np.ndarray, variance: np.ndarray, floor: float
+) -> tuple[float, float]:
+    """Random-effects mean and precision 1 / tau^2 of estimates with known sampling variances.
+
+    tau^2 is DerSimonian and Laird's moment estimate of the spread beyond the estimates' own
+    noise (at least `floor`); the mean weights each estimate by 1 / (variance + tau^2). Unlike
+    the plain variance minus a typical noise, it is not inflated when a few estimates are much
+    noisier than the rest.
+    """
+    w = 1.0 / variance
+    fixed = float(np.sum(w * estimate) / np.sum(w))
+    q = float(np.sum(w * (estimate - fixed) ** 2))
+    c = float(np.sum(w) - np.sum(w**2) / np.sum(w))
+    tau2 = max((q - (estimate.size - 1)) / max(c, 1e-12), floor)
+    centre = float(np.average(estimate, weights=1.0 / (variance + tau2)))
+    return centre, 1.0 / tau2
 
 
 def shrink_elasticities(
@@ -159,14 +335,17 @@ def shrink_elasticities(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Partial pooling: shrink each product's elasticity toward its group's (category's) mean.
 
-    Empirical Bayes with a normal prior per group: mean = precision-weighted group mean, variance
-    tau^2 = the group's spread of estimates beyond their own noise (at least 0.05), both computed
-    from the group's identified estimates only (standard error below `identified_se`: a product
-    whose price never moved says nothing about the spread). A precise estimate barely moves; a
-    noisy one (an intermittent product) moves toward its category.
+    Empirical Bayes with a normal prior per group: its spread tau^2 beyond the estimates' own
+    noise (DerSimonian and Laird, at least SHRINK_TAU2_MIN) and its mean (each estimate
+    weighted by 1 / (se^2 + tau^2)), both from the group's identified estimates only (standard
+    error below `identified_se`: a product whose price never moved says nothing about the
+    spread). A precise estimate barely moves; a noisy one (an intermittent product) moves toward
+    its category. The posterior's standard deviation carries the uncertainty of the group's
+    mean too. Estimates are pooled unclipped (a noisy estimate above zero still pulls its
+    group's mean as far as it should) and clipped to [ELASTICITY_MIN, ELASTICITY_MAX] after.
 
     Returns:
-        The posterior means (<= -0.05) and standard deviations, [P] each.
+        The posterior means and standard deviations, [P] each.
     """
     post, post_se = estimate.astype(np.float64).copy(), se.astype(np.float64).copy()
     precision = 1.0 / np.maximum(se, 1e-6) ** 2
@@ -175,9 +354,11 @@ def shrink_elasticities(
         known = members & (se < identified_se)
         if known.sum() < 3:
             continue
-        prior = np.average(estimate[known], weights=precision[known])
-        tau2 = max(float(np.var(estimate[known]) - np.mean(se[known] ** 2)), 0.05)
-        weight = precision[members] / (precision[members] + 1.0 / tau2)
+        prior, tau_precision = _random_effects(estimate[known], se[known] ** 2, SHRINK_TAU2_MIN)
+        prior_var = 1.0 / np.sum(1.0 / (se[known] ** 2 + 1.0 / tau_precision))
+        weight = precision[members] / (precision[members] + tau_precision)
         post[members] = weight * estimate[members] + (1.0 - weight) * prior
-        post_se[members] = np.sqrt(1.0 / (precision[members] + 1.0 / tau2))
-    return np.minimum(post, -0.05), post_se
+        post_se[members] = np.sqrt(
+            1.0 / (precision[members] + tau_precision) + (1.0 - weight) ** 2 * prior_var
+        )
+    return np.clip(post, ELASTICITY_MIN, ELASTICITY_MAX), post_se

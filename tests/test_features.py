@@ -13,6 +13,7 @@ from pipeline.features import (
     build_panel,
     calendar_features,
     history_features,
+    panel_until,
     seasonal_naive,
 )
 from tests.worlds import sales_frame
@@ -85,3 +86,22 @@ def test_seasonal_naive_repeats_last_week() -> None:
     assert seasonal_naive(units, origin=21, horizon=9).tolist() == [
         [14, 15, 16, 17, 18, 19, 20, 14, 15]
     ]
+
+
+def test_panel_until_knows_only_the_days_before_it() -> None:
+    day = lambda i: START + dt.timedelta(days=i)  # noqa: E731
+    rows = [("A", day(i), 10.0, 2.0, False, False) for i in range(6)]
+    rows += [("A", day(6), 40.0, 3.0, False, False), ("A", day(7), 50.0, 3.0, False, False)]
+    rows += [("B", day(i), 4.0, 5.0, False, False) for i in (5, 6, 7)]  # launched on day 5
+    full = build_panel(sales_frame(rows), ["A", "B"], as_of=day(8))
+    head = panel_until(full, 6)
+    # The same as a panel built as of day 6: the later price rise and sales are unknown.
+    assert head.n_days == 6 and head.units.shape == (2, 6)
+    assert head.ref_price.tolist() == [2.0, 5.0] and full.ref_price.tolist() == [2.0, 5.0]
+    assert head.level.tolist() == [10.0, 4.0]
+    assert full.level[0] == pytest.approx(150.0 / 8)
+    assert head.n_observed.tolist() == [6, 1] and head.price_varied.tolist() == [False, False]
+    assert full.price_varied.tolist() == [True, False]
+    again = build_panel(sales_frame(rows), ["A", "B"], as_of=day(6))
+    for name in ("units", "observed", "price", "ref_price", "level", "n_observed"):
+        np.testing.assert_array_equal(getattr(head, name), getattr(again, name))

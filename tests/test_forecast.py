@@ -11,8 +11,14 @@ import pytest
 
 from pipeline import forecast, model
 from pipeline.config import ModelConfig
-from pipeline.contract import STATUS_GATE_FAILED, STATUS_TRAINED
+from pipeline.contract import (
+    STATUS_CONFOUNDED,
+    STATUS_GATE_FAILED,
+    STATUS_NOT_IDENTIFIED,
+    STATUS_TRAINED,
+)
 from pipeline.features import Panel, build_panel
+from pipeline.stats import IDENTIFIED_BOTH, IDENTIFIED_PROMO_ONLY, IDENTIFIED_REGULAR
 from tests.worlds import sales_frame
 
 K = 7
@@ -70,7 +76,7 @@ def test_the_trained_model_beats_seasonal_naive_where_demand_answers_known_price
         validation_days=21, patience=3,
     )  # fmt: skip
     result = model.train(panel, cfg)
-    outputs = forecast.model_outputs(result.net, panel, cfg, result.cutoff)
+    outputs = forecast.summarise(result, cfg)
     assert outputs.n_points.tolist() == [3 * K, 3 * K]  # three weekly origins in the tail
     assert (outputs.model_abs_error < outputs.naive_abs_error).all()
     model_wape = forecast.wape(outputs.model_abs_error, outputs.actual_units)
@@ -142,3 +148,64 @@ def test_negative_binomial_quantiles_bracket_the_mean() -> None:
     p10, p50, p90 = forecast.nb_quantiles(mean, np.full((1, 1), 0.2), (0.1, 0.5, 0.9))
     assert (p10 <= p50).all() and (p50 <= p90).all()
     assert (p10 < mean).all() and (mean < p90).all()
+
+
+def test_product_table_names_promotion_only_and_confounded_products() -> None:
+    panel = make_panel()
+    panel = dataclasses.replace(panel, price_varied=np.array([True, True, False]))
+    cfg = ModelConfig(horizon=K, min_history_days=30)
+    outputs = forecast.ModelOutputs(
+        product_ids=("A", "B"), base_daily=np.full((2, K), 2.0),
+        elasticity=np.array([-0.3, -0.6]), elasticity_lo=np.array([-0.8, -1.5]),
+        elasticity_hi=np.array([0.0, 0.0]), dispersion=np.array([0.1, 0.1]),
+        model_abs_error=np.array([5.0, 5.0]), naive_abs_error=np.array([10.0, 10.0]),
+        actual_units=np.array([50.0, 50.0]), n_points=np.array([21.0, 21.0]),
+        naive_scale=np.array([1.0, 1.0]), ref_price=np.array([1.1, 0.9]),
+        promo_effect=np.array([np.log(1.25), np.nan]),
+        identified_by=np.array([IDENTIFIED_PROMO_ONLY, IDENTIFIED_REGULAR], dtype=object),
+        confounding_z=np.array([np.nan, 0.4]), raw_elasticity=np.array([-0.2, 0.31]),
+        raw_se=np.array([0.9, 0.2]),
+    )  # fmt: skip
+    table = forecast.product_table(outputs, panel, {"A": "x", "B": "x", "C": "x"}, cfg)
+    rows = {r["product_id"]: r for r in table.iter_rows(named=True)}
+    # A's price moved only on promotions: its lift and its cut cannot be told apart.
+    assert rows["A"]["status"] == STATUS_NOT_IDENTIFIED
+    assert rows["A"]["hold_reason"].startswith("price moved only on promotions")
+    assert rows["A"]["elasticity_lo"] is None  # pooled: no interval of its own
+    assert rows["A"]["promo_effect"] == pytest.approx(0.25)
+    assert rows["A"]["identified_by"] == IDENTIFIED_PROMO_ONLY
+    # B's own, precise estimate says demand rises with price: confounded, not trusted.
+    assert rows["B"]["status"] == STATUS_CONFOUNDED
+    assert rows["B"]["hold_reason"] == (
+        "demand does not fall with price in its history (own estimate +0.31 +- 0.33): its price "
+        "moves with its demand, or with what drives it; the elasticity (-0.60) is not trusted: a "
+        "price test (prices set independently of demand) would identify it"
+    )
+    assert rows["B"]["elasticity"] == pytest.approx(-0.6)  # its own, beside its status
+    assert rows["B"]["promo_effect"] is None and rows["B"]["confounding_z"] == pytest.approx(0.4)
+    # The reference price is the model's own (its baseline is at that price).
+    assert [rows[p]["ref_price"] for p in "ABC"] == pytest.approx([1.1, 0.9, 1.0])
+
+
+def test_a_price_that_moves_with_demand_across_weeks_is_confounded() -> None:
+    panel = dataclasses.replace(make_panel(), price_varied=np.array([True, True, False]))
+    outputs = forecast.ModelOutputs(
+        product_ids=("A", "B"), base_daily=np.full((2, K), 2.0),
+        elasticity=np.array([-0.9, -2.0]), elasticity_lo=np.array([-1.3, -2.4]),
+        elasticity_hi=np.array([-0.5, -1.6]), dispersion=np.array([0.1, 0.1]),
+        model_abs_error=np.array([5.0, 5.0]), naive_abs_error=np.array([10.0, 10.0]),
+        actual_units=np.array([50.0, 50.0]), n_points=np.array([21.0, 21.0]),
+        naive_scale=np.array([1.0, 1.0]), promo_effect=np.array([np.nan, 0.1]),
+        identified_by=np.array([IDENTIFIED_REGULAR, IDENTIFIED_BOTH], dtype=object),
+        confounding_z=np.array([4.2, 2.9]), raw_elasticity=np.array([-0.9, -2.0]),
+        raw_se=np.array([0.2, 0.2]),
+    )  # fmt: skip
+    cfg = ModelConfig(horizon=K, min_history_days=30)
+    table = forecast.product_table(outputs, panel, {"A": "x", "B": "x", "C": "x"}, cfg)
+    rows = {r["product_id"]: r for r in table.iter_rows(named=True)}
+    assert rows["A"]["status"] == STATUS_CONFOUNDED
+    assert rows["A"]["hold_reason"].startswith(
+        "price moves with demand: demand reads 4.2 standard errors less elastic from its price "
+        "moves across weeks than from those within a week"
+    )
+    assert rows["B"]["status"] == STATUS_TRAINED and rows["B"]["hold_reason"] is None

@@ -9,6 +9,7 @@ import pytest
 
 from pipeline import model
 from pipeline.config import ModelConfig
+from pipeline.features import panel_until
 from pipeline.model import training
 from tests.worlds import trainable_panel
 
@@ -32,7 +33,9 @@ def test_training_learns_and_elasticities_are_never_positive(world_panel) -> Non
         cfg.segment_days, cfg.horizon, (0, panel.n_days - 14), cfg.warmup_days,
     )  # fmt: skip
     untrained = np.nanmean(model.per_product_nll(net, batch))
-    result = model.train(panel, cfg)
+    # With the products' categories, as the nightly run trains them (the regression pools within).
+    category = dict(zip(world.truth["product_id"], world.truth["category"], strict=True))
+    result = model.train(panel, cfg, groups=np.array([category[p] for p in panel.product_ids]))
     trained = np.nanmean(model.per_product_nll(result.net, batch))
     assert trained < untrained
     stats = model.fit_statistics(result.net, panel, cfg)
@@ -58,10 +61,10 @@ def test_network_mode_keeps_elasticity_nonpositive_on_perverse_data(world_panel)
 def test_early_stopping_restores_a_products_best_weights_while_another_trains_on(
     world_panel, monkeypatch
 ) -> None:
-    # Of this seeded pair, product 0's validation loss is best after epoch 1 and worse after it;
+    # Of this seeded pair, product 0's validation loss is best after epoch 3 and worse after it;
     # product 1's improves every epoch. Record every epoch's weights and validation losses.
     _, panel = world_panel
-    pair = panel.select(np.array([0, 4]))
+    pair = panel.select(np.array([0, 5]))
     cfg = dataclasses.replace(CFG, epochs=6, hidden_units=4)
     nets: list[model.DemandNet] = []
 
@@ -70,9 +73,14 @@ def test_early_stopping_restores_a_products_best_weights_while_another_trains_on
         return nets[-1]
 
     monkeypatch.setattr(training, "build_net", build_and_keep)
-    tail = (pair.n_days - cfg.validation_days, pair.n_days)
-    start = np.array([pair.n_days - cfg.segment_days])
-    val_batch = model.make_batch(pair, start, cfg.segment_days, cfg.horizon, tail, 0)
+    # Early stopping watches the validation_days before the backtest's tail, on the model's
+    # scales (those of the days before the tail).
+    cutoff = pair.n_days - cfg.validation_days
+    window = (cutoff - cfg.validation_days, cutoff)
+    before = panel_until(pair, cutoff)
+    scaled = dataclasses.replace(pair, ref_price=before.ref_price, level=before.level)
+    start = np.array([cutoff - cfg.segment_days])
+    val_batch = model.make_batch(scaled, start, cfg.segment_days, cfg.horizon, window, 0)
     weights, losses = [], []
 
     def progress(epoch: int, epochs: int, loss: float, learning: int) -> None:
@@ -103,3 +111,39 @@ def test_early_stopping_restores_a_products_best_weights_while_another_trains_on
 def _moved(now: list[np.ndarray], then: list[np.ndarray], product: int) -> list[bool]:
     """For each weight tensor, whether `product`'s slice differs between two snapshots."""
     return [not np.array_equal(a[product], b[product]) for a, b in zip(now, then, strict=True)]
+
+
+@pytest.mark.slow
+def test_the_backtest_never_sees_the_days_it_scores(world_panel) -> None:
+    # Two histories that differ only on the backtest's tail (its units, then its prices too):
+    # everything the backtest's model knows must be identical, and so must its forecasts from
+    # the first origin, which only the tail's own (known in advance) prices could move.
+    _, panel = world_panel
+    six = panel.select(np.arange(6))
+    cfg = dataclasses.replace(CFG, epochs=2)
+    tail = np.arange(six.n_days) >= six.n_days - cfg.validation_days
+    busier = dataclasses.replace(six, units=np.where(tail, six.units * 3 + 5, six.units))
+    dearer = dataclasses.replace(busier, price=np.where(tail, six.price * 1.2, six.price))
+    groups = np.array(["a", "a", "a", "b", "b", "b"])
+    results = [model.train(p, cfg, groups=groups) for p in (six, busier, dearer)]
+    first, second, third = results
+    assert first.cutoff == six.n_days - cfg.validation_days
+    row = first.cutoff - 1 - (six.n_days - cfg.segment_days)  # the first origin's forecast
+    for other in (second, third):
+        np.testing.assert_array_equal(other.panel.ref_price, first.panel.ref_price)
+        np.testing.assert_array_equal(other.panel.level, first.panel.level)
+        for mine, theirs in zip(
+            first.net.trainable_weights, other.net.trainable_weights, strict=True
+        ):
+            np.testing.assert_allclose(theirs.numpy(), mine.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        second.backtest_log_units[:, row], first.backtest_log_units[:, row], rtol=1e-6, atol=1e-6
+    )
+    # The tail's prices enter only as the prices the forecast is made at: dearer days, fewer
+    # units forecast, by exactly the (negative) elasticity the backtest's model used.
+    moved = third.backtest_log_units[:, row] - first.backtest_log_units[:, row]
+    used = moved[:, 0] / np.log(1.2)
+    assert ((used >= -5.0) & (used <= -0.05)).all()
+    np.testing.assert_allclose(moved, np.repeat(moved[:, :1], cfg.horizon, axis=1), atol=1e-5)
+    # The published elasticities are refitted on the whole history, the tail included.
+    assert not np.allclose(third.regression.elasticity, first.regression.elasticity)

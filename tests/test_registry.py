@@ -12,7 +12,8 @@ import pytest
 from pipeline import forecast, model, registry
 from pipeline.config import ModelConfig
 from pipeline.contract import STATUS_GATE_FAILED
-from pipeline.features import build_panel
+from pipeline.features import build_panel, panel_until
+from pipeline.stats import IDENTIFIED_REGULAR
 from tests.worlds import sales_frame, trainable_panel
 
 CFG = ModelConfig(
@@ -44,6 +45,16 @@ def test_a_saved_shard_reproduces_its_forecast(trained) -> None:
     np.testing.assert_allclose(again.base_daily, outputs.base_daily, rtol=1e-4)
     np.testing.assert_allclose(again.elasticity, outputs.elasticity, rtol=1e-5)
     np.testing.assert_allclose(again.model_abs_error, outputs.model_abs_error)
+    # What the regression said comes back too (saved beside the model), and the reference
+    # price the baseline is at is the model's own: that of the days before its backtest.
+    np.testing.assert_allclose(again.ref_price, outputs.ref_price)
+    np.testing.assert_allclose(again.ref_price, panel_until(panel, panel.n_days - 14).ref_price)
+    for name in forecast.REGRESSION_FIELDS:
+        mine, theirs = getattr(outputs, name), getattr(again, name)
+        if mine.dtype == object:
+            assert theirs.tolist() == mine.tolist(), name
+        else:
+            np.testing.assert_allclose(theirs, mine, rtol=1e-12, equal_nan=True, err_msg=name)
 
 
 def test_current_models_are_reused_and_stale_ones_retrained(trained) -> None:
@@ -81,13 +92,15 @@ def test_an_artefact_of_another_format_or_shape_is_retrained_not_loaded(trained)
 
 
 def test_a_model_that_loses_to_seasonal_naive_is_recorded_as_gate_failed(tmp_path) -> None:
-    # Sales repeat an exact weekly pattern whatever the price: seasonal-naive is perfect, so no
-    # trained model can beat it and every product fails the backtest gate.
+    # Sales repeat an exact weekly pattern, answering price cuts early on (elasticity -2); the
+    # price stays put over the last 60 days, so seasonal-naive is perfect on the backtest's days,
+    # no trained model can beat it and every product fails the backtest gate.
     start, days = dt.date(2025, 1, 1), 160
     weekly = [10.0, 8.0, 8.0, 9.0, 12.0, 18.0, 15.0]
+    price = [1.8 if t % 10 == 0 and t < 100 else 2.0 for t in range(days)]
     rows = [
-        (pid, start + dt.timedelta(days=t), scale * weekly[t % 7], 2.0 if t % 10 else 1.8, False,
-         False)
+        (pid, start + dt.timedelta(days=t), scale * weekly[t % 7] * (price[t] / 2.0) ** -2.0,
+         price[t], False, False)
         for pid, scale in (("A", 1.0), ("B", 3.0))
         for t in range(days)
     ]  # fmt: skip
@@ -106,3 +119,7 @@ def test_a_model_that_loses_to_seasonal_naive_is_recorded_as_gate_failed(tmp_pat
     rows = registry.model_version_rows(table, "v1", "run-1", artefacts, trained_at)
     assert rows["gate_passed"].to_list() == [False, False]
     assert rows["status"].to_list() == [STATUS_GATE_FAILED] * 2
+    # What the regression estimated is recorded: no promotions, so no promotion lift.
+    assert rows["identified_by"].to_list() == [IDENTIFIED_REGULAR] * 2
+    assert rows["promo_effect"].to_list() == [None, None]
+    assert rows["confounding_z"].is_not_null().all()

@@ -52,7 +52,7 @@ def _one_size(
     seconds, runs, result = median_seconds(
         lambda: model.train(panel, cfg, None, categories), repeats
     )
-    outputs = forecast.model_outputs(result.net, panel, cfg, result.cutoff)
+    outputs = forecast.summarise(result, cfg)
     batched_wape = forecast.wape(outputs.model_abs_error, outputs.actual_units)
     subset = np.arange(min(naive_products, len(panel.product_ids)))
     naive_seconds, naive_wape = naive_loop(panel.select(subset), cfg, result.cutoff)

@@ -20,7 +20,7 @@ from pipeline.features import Panel
 from pipeline.model.layers import DemandNet
 from pipeline.model.training import TrainResult
 
-ARTEFACT_FORMAT = 2  # bump when the model's layout changes: older artefacts are refused
+ARTEFACT_FORMAT = 3  # bump when what a saved model means changes: older artefacts are refused
 MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
 

@@ -7,6 +7,7 @@ updates cut and its best weights restored while the others go on (DESIGN section
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +17,11 @@ import numpy as np
 
 from pipeline.arrays import LOG_MAX, LOG_MIN
 from pipeline.config import ModelConfig
-from pipeline.features import Panel, calendar_features
+from pipeline.features import Panel, calendar_features, panel_until
 from pipeline.model.batching import Batch, make_batch, normalise_weights, segment_starts
+from pipeline.model.inference import predict_segment
 from pipeline.model.layers import DemandNet, MaskedPoisson, build_net
-from pipeline.stats import glm_elasticity, shrink_elasticities
+from pipeline.stats import ElasticityFit, regression_elasticities
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,11 @@ class TrainResult:
     stopped_epoch: (
         np.ndarray
     )  # [P] epoch at which each product stopped (epochs_run if it never did)
-    cutoff: int  # first day index of the validation tail (= n_days without one)
+    cutoff: int  # first day index of the backtest's tail (= n_days without one)
+    # Log expected units [P, L, K] of the segment ending at panel.end, from the model fitted
+    # on the days before `cutoff` (None without a tail): what the backtest scores.
+    backtest_log_units: np.ndarray | None = None
+    regression: ElasticityFit | None = None  # the whole-history regression the net uses
 
 
 ProgressFn = Callable[
@@ -135,15 +141,83 @@ def train(
     `groups` (e.g. category codes, [P]) lets the regression elasticities borrow strength within a
     group (partial pooling); without it each product stands alone.
 
-    The last `cfg.validation_days` days are held out of the loss: they drive per-product early
-    stopping and the backtest. Returns the trained net with each product at its best epoch.
+    The last `cfg.validation_days` days are the backtest's: nothing fitted for it sees them. The
+    network's weights, its scales (reference prices, levels) and the elasticities it trains
+    with come from the days before them, and per-product early stopping watches the
+    `cfg.validation_days` days before those. The backtest's forecasts are made with exactly
+    that model (`TrainResult.backtest_log_units`); then, in the default "regression" mode, the
+    elasticities (and promotion lifts) are refitted on the whole history for pricing, since a
+    regression's estimate only gains from the latest price moves. Returns the trained net with
+    each product at its best epoch.
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(cfg.seed)
-    train_batch, val_batch, cutoff = _train_and_validation_batches(panel, cfg)
+    cutoff, stop = _cutoffs(panel.n_days, cfg)
+    # Scales from the days before the backtest: the net is trained and saved with them.
+    before = panel_until(panel, cutoff)
+    scaled = dataclasses.replace(panel, ref_price=before.ref_price, level=before.level)
     net = build_net(len(panel.product_ids), cfg)
-    net.log_level.assign(np.log(panel.level + 0.05).astype("float32"))
-    _set_elasticities(net, panel, cfg, groups)
+    net.log_level.assign(np.log(before.level + 0.05).astype("float32"))
+    # "regression" (default): the elasticities stay at the regression's while the network
+    # learns the baseline around them; "joint": they start there and train with the network;
+    # "network": the network learns them from -1.
+    net.theta.trainable = cfg.elasticity != "regression"
+    if cfg.elasticity != "network":
+        _use_regression(net, _regression(before, groups), trained=False)
+    stopper = _fit_net(net, scaled, cfg, (stop, cutoff), progress)
+    backtest = None
+    if cutoff < panel.n_days:
+        backtest = predict_segment(net, scaled, cfg, future_at_ref=False)
+    regression = _regression(panel, groups)
+    if cfg.elasticity == "regression":
+        _use_regression(net, regression, trained=True)
+    best = np.where(np.isfinite(stopper.best), stopper.best, np.nan)
+    return TrainResult(
+        net=net,
+        panel=scaled,
+        epochs_run=stopper.epochs_run,
+        seconds=time.perf_counter() - started,
+        best_val_loss=best,
+        stopped_epoch=stopper.stopped_epoch,
+        cutoff=cutoff,
+        backtest_log_units=backtest,
+        regression=regression,
+    )
+
+
+def _cutoffs(n_days: int, cfg: ModelConfig) -> tuple[int, int]:
+    """The backtest's first day and early stopping's first day (each = the next without one).
+
+    Each window is `cfg.validation_days` long and held out only while at least two horizons
+    of history remain before it.
+    """
+
+    def window_start(end: int) -> int:
+        return end - cfg.validation_days if end - cfg.validation_days >= cfg.horizon * 2 else end
+
+    cutoff = window_start(n_days) if cfg.validation_days else n_days
+    stop = window_start(cutoff) if cutoff < n_days else cutoff
+    return cutoff, stop
+
+
+def _fit_net(
+    net: DemandNet,
+    panel: Panel,
+    cfg: ModelConfig,
+    window: tuple[int, int],
+    progress: ProgressFn | None,
+) -> PerProductEarlyStopping:
+    """Fit `net` on the days before `window` = [stop, cutoff), early stopping on the window.
+
+    Nothing on or after `cutoff` enters a loss (the validation segment ends the day before it).
+    """
+    stop, cutoff = window
+    seg_len = cfg.segment_days
+    starts = segment_starts(stop, seg_len, cfg.warmup_days)
+    train_batch = make_batch(panel, starts, seg_len, cfg.horizon, (0, stop), cfg.warmup_days)
+    val_batch = None
+    if stop < cutoff:
+        val_batch = make_batch(panel, np.array([cutoff - seg_len]), seg_len, cfg.horizon, window, 0)
     net.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
         loss=MaskedPoisson(),
@@ -162,49 +236,21 @@ def train(
         verbose=0,
         callbacks=[stopper],
     )
-    best = np.where(np.isfinite(stopper.best), stopper.best, np.nan)
-    return TrainResult(
-        net=net,
-        panel=panel,
-        epochs_run=stopper.epochs_run,
-        seconds=time.perf_counter() - started,
-        best_val_loss=best,
-        stopped_epoch=stopper.stopped_epoch,
-        cutoff=cutoff,
-    )
+    return stopper
 
 
-def _train_and_validation_batches(
-    panel: Panel, cfg: ModelConfig
-) -> tuple[Batch, Batch | None, int]:
-    """The training segments, the validation tail's segment (None without one) and the cutoff.
+def _regression(panel: Panel, groups: np.ndarray | None) -> ElasticityFit:
+    """The category-pooled regression elasticities of `panel` (`stats.regression_elasticities`)."""
+    return regression_elasticities(panel, calendar_features(panel.start, panel.n_days), groups)
 
-    The tail is the last `cfg.validation_days` days, held out only when at least two horizons of
-    history remain before it; the cutoff is its first day index (n_days without one).
+
+def _use_regression(net: DemandNet, fit: ElasticityFit, trained: bool) -> None:
+    """Set each product's elasticity, its standard error and its promotion lift from `fit`.
+
+    The promotion's lift enters the forecast's known inputs; where the network learns it
+    (`model.promo_lift`) it starts there and, once `trained`, keeps what it learned.
     """
-    n_days, seg_len = panel.n_days, cfg.segment_days
-    val_days = cfg.validation_days if n_days - cfg.validation_days >= cfg.horizon * 2 else 0
-    cutoff = n_days - val_days
-    starts = segment_starts(cutoff, seg_len, cfg.warmup_days)
-    train_batch = make_batch(panel, starts, seg_len, cfg.horizon, (0, cutoff), cfg.warmup_days)
-    val_batch = None
-    if val_days:
-        val_batch = make_batch(
-            panel, np.array([n_days - seg_len]), seg_len, cfg.horizon, (cutoff, n_days), 0
-        )
-    return train_batch, val_batch, cutoff
-
-
-def _set_elasticities(
-    net: DemandNet, panel: Panel, cfg: ModelConfig, groups: np.ndarray | None
-) -> None:
-    """Start (or fix) each product's elasticity at its regression estimate, as `cfg` says."""
-    if cfg.elasticity in ("regression", "joint"):
-        start, se = glm_elasticity(panel, calendar_features(panel.start, panel.n_days), groups)
-        if groups is not None:
-            start, se = shrink_elasticities(start, se, groups)
-        net.theta.assign(_inverse_softplus(-start).astype("float32"))
-        net.elasticity_se.assign(se.astype("float32"))
-    # "regression": the elasticity stays at the whole-history Poisson regression estimate and the
-    # network learns the baseline around it; "joint"/"network": the network trains it too.
-    net.theta.trainable = cfg.elasticity != "regression"
+    net.theta.assign(_inverse_softplus(-fit.elasticity).astype("float32"))
+    net.elasticity_se.assign(fit.se.astype("float32"))
+    if not (trained and net.promo_coef.trainable):
+        net.promo_coef.assign(np.nan_to_num(fit.promo_effect).astype("float32"))
