@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline import glm
 from pipeline.arrays import Z90
+from pipeline.contract import STATUS_CONFOUNDED, STATUS_NOT_IDENTIFIED, STATUS_TRAINED
 from pipeline.features import Panel
 
 # Which price moves identify a product's elasticity (`ElasticityFit.identified_by`).
@@ -95,6 +96,23 @@ def confounded(
     moves_with_demand = np.nan_to_num(np.asarray(confounding_z, dtype=np.float64)) > CONFOUNDED_Z
     not_falling = (raw_elasticity >= ELASTICITY_MAX) & (raw_se < CONFOUNDED_SE)
     return (moves_with_demand | not_falling) & (np.asarray(identified_by) != IDENTIFIED_NONE)
+
+
+def evidence_statuses(fit: ElasticityFit, price_varied: np.ndarray) -> np.ndarray:
+    """[P] What the price history lets each product's elasticity be: a status per product.
+
+    `not_identified` where the price never moved or moved only on promotions (a promotion's own
+    lift cannot be told from its cut), `confounded` where it moves with demand (`confounded`),
+    `trained` otherwise (the quality gate, which needs the network, may still fail it).
+    """
+    unidentified = ~np.asarray(price_varied, dtype=bool) | (
+        np.asarray(fit.identified_by) == IDENTIFIED_PROMO_ONLY
+    )
+    return np.select(
+        [unidentified, fit.confounded],
+        [STATUS_NOT_IDENTIFIED, STATUS_CONFOUNDED],
+        STATUS_TRAINED,
+    ).astype(object)
 
 
 def regression_elasticities(

@@ -58,6 +58,20 @@ def test_the_fast_path_reports_the_night_s_elasticity_figures(small_suite: dict)
     assert fast["policies"]["model"] is None
 
 
+def test_the_fast_path_flags_prices_that_follow_demand_as_the_night_does() -> None:
+    # Prices set from latent demand in half the products: the regression's own statuses
+    # (stats.evidence_statuses) name some of them confounded, and no exogenous product.
+    options = suite.SuiteOptions(
+        scenarios=("endogenous",), seeds=1, n_products=60, n_days=730, forecast=False
+    )
+    (run,) = suite.run_suite(options, Settings())["runs"]
+    confounded = [p for p in run["products"] if p["status"] == "confounded"]
+    assert run["endogenous"]["n_flagged"] == len(confounded) >= 3
+    assert all(p["endogenous"] for p in confounded)
+    never_moved = [p for p in run["products"] if not p["price_varied"]]
+    assert never_moved and all(p["status"] == "not_identified" for p in never_moved)
+
+
 def test_the_fast_path_needs_the_regression_elasticities() -> None:
     settings = Settings(model=ModelConfig(elasticity="joint"))
     with pytest.raises(suite.SuiteError, match=r"model\.elasticity"):

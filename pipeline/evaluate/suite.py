@@ -21,13 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from pipeline import night, stats, synth
-from pipeline.arrays import Z90
 from pipeline.config import Settings
-from pipeline.contract import STATUS_NOT_IDENTIFIED, STATUS_TRAINED
 from pipeline.errors import UserError
 from pipeline.evaluate.capture import baseline_policy
 from pipeline.evaluate.elasticity import elasticity_report, exogenous
@@ -174,26 +171,25 @@ def regression_versions(
 
     The same shards as the night, each fitted as training fixes its elasticities under
     `model.elasticity = "regression"`: the category-pooled negative-binomial regression, then
-    the partial pooling of the elasticity itself. A product whose price never varied is
-    `not_identified`; every other is `trained` (the backtest gate needs the network, and gate
-    failures keep their own elasticity anyway).
+    the partial pooling of the elasticity itself. Statuses are the regression's
+    (`stats.evidence_statuses`: not_identified, confounded or trained); the backtest gate needs
+    the network, and gate failures keep their own elasticity anyway.
     """
     plan = night.plan_training(tonight, settings, run, force=True)
     rows = []
     for job in plan.jobs:
         panel = job.panel
-        estimate, se = stats.glm_elasticity(
+        fit = stats.regression_elasticities(
             panel, calendar_features(panel.start, panel.n_days), job.groups
         )
-        estimate, se = stats.shrink_elasticities(estimate, se, job.groups)
         rows.append(
             pl.DataFrame(
                 {
                     "product_id": list(panel.product_ids),
-                    "elasticity": estimate,
-                    "elasticity_lo": estimate - Z90 * se,
-                    "elasticity_hi": np.minimum(estimate + Z90 * se, 0.0),
-                    "status": np.where(panel.price_varied, STATUS_TRAINED, STATUS_NOT_IDENTIFIED),
+                    "elasticity": fit.elasticity,
+                    "elasticity_lo": fit.lo,
+                    "elasticity_hi": fit.hi,
+                    "status": stats.evidence_statuses(fit, panel.price_varied).tolist(),
                 }
             )
         )
