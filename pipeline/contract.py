@@ -62,6 +62,8 @@ ACTION_KEEP = "keep"
 ACTION_HOLD = "hold"
 CHANGE_ACTIONS: tuple[str, ...] = (ACTION_INCREASE, ACTION_DECREASE)
 ACTIONS: tuple[str, ...] = (ACTION_INCREASE, ACTION_DECREASE, ACTION_KEEP, ACTION_HOLD)
+# The binding_rule of a price chosen by a price test (learning, not the estimate's optimum).
+RULE_PRICE_TEST = "price_test"
 
 RECOMMENDATION_COLUMNS: tuple[str, ...] = (
     "product_id",

@@ -10,6 +10,7 @@ import pytest
 
 from pipeline import evaluate, pricing, synth
 from pipeline.config import PricingConfig
+from pipeline.contract import RULE_PRICE_TEST
 
 START = dt.date(2026, 1, 1)
 
@@ -104,6 +105,37 @@ def test_holding_products_lowers_capture_but_not_capture_on_the_priced(world: sy
     assert overall["n_held"] == 10
     assert overall["capture"] < 1.0
     assert overall["capture_priced"] == pytest.approx(1.0)
+
+
+def test_price_tests_count_in_capture_but_not_in_capture_on_the_estimate(
+    world: synth.World,
+) -> None:
+    cfg = PricingConfig()
+    start = start_of(world)
+    demand = evaluate.true_demand(world.truth, start, 14)
+    oracle = pricing.recommend(world.products, demand, pricing.oracle_config(cfg))
+    tested = oracle["product_id"].head(8).to_list()
+    # Tests move those 8 products 10% the wrong way from the oracle's price.
+    wrong = 2.0 * pl.col("current_price") - pl.col("recommended_price")
+    recs = oracle.with_columns(
+        recommended_price=pl.when(pl.col("product_id").is_in(tested))
+        .then(wrong)
+        .otherwise(pl.col("recommended_price")),
+        binding_rule=pl.when(pl.col("product_id").is_in(tested))
+        .then(pl.lit(RULE_PRICE_TEST))
+        .otherwise(pl.col("binding_rule")),
+    )
+    overall, _ = evaluate.profit_capture(recs, world.products, world.truth, start, 14, cfg)
+    assert overall["n_tested"] == 8 and overall["n_held"] == 0
+    assert overall["capture"] < 1.0 and overall["tests_share"] < 0.0
+    # The products priced on the estimate were priced as the oracle prices them.
+    assert overall["capture_priced"] == pytest.approx(1.0)
+    # What was made = the estimate's part (against the oracle that holds the tested products)
+    # plus the tests' part (against tonight's whole available gain).
+    current = overall["current_profit"]
+    estimate_part = overall["capture_priced"] * (overall["oracle_priced_profit"] - current)
+    tests_part = overall["tests_share"] * (overall["oracle_profit"] - current)
+    assert overall["recommended_profit"] - current == pytest.approx(estimate_part + tests_part)
 
 
 def test_the_baseline_is_measured_beside_the_model_in_one_report(world: synth.World) -> None:

@@ -10,12 +10,13 @@ import polars as pl
 
 from pipeline import pricing, synth
 from pipeline.config import PricingConfig
-from pipeline.contract import ACTION_HOLD, STATUS_TRAINED
+from pipeline.contract import ACTION_HOLD, RULE_PRICE_TEST, STATUS_TRAINED
 from pipeline.evaluate.baseline import loglog_table
 from pipeline.evaluate.elasticity import elasticity_report, exogenous
 from pipeline.evaluate.figures import finite, percent
 
-PROFITS = ("current_profit", "recommended_profit", "oracle_profit", "oracle_priced_profit")
+PROFITS = ("current_profit", "recommended_profit", "oracle_profit", "oracle_priced_profit",
+           "estimate_profit")  # fmt: skip
 
 
 def true_demand(truth: pl.DataFrame, start: dt.date, horizon: int) -> pl.DataFrame:
@@ -37,11 +38,12 @@ def true_demand(truth: pl.DataFrame, start: dt.date, horizon: int) -> pl.DataFra
 def _oracles(
     recommendations: pl.DataFrame, products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig
 ) -> pl.DataFrame:
-    """Oracle prices: the engine on the true curves, free and with the same products held."""
+    """Oracle prices: the engine on the true curves, free, and holding the products the
+    recommendation held or tested (a test's price is chosen to learn, not on the estimate)."""
     cfg = pricing.oracle_config(cfg)  # true curves: no hold on inelastic demand
     catalogue = products.join(demand, on="product_id", how="semi")
     free = pricing.recommend(catalogue, demand, cfg)
-    held = recommendations.filter(pl.col("action") == ACTION_HOLD)["product_id"]
+    held = recommendations.filter((pl.col("action") == ACTION_HOLD) | _tested())["product_id"]
     same_holds = demand.with_columns(
         hold_reason=pl.when(pl.col("product_id").is_in(held.to_list())).then(
             pl.lit("held by the recommendation")
@@ -67,11 +69,16 @@ def profit_capture(
     The oracle is the same pricing engine fed the true demand curves, so it obeys the same rules
     (guardrails, endings, family order, change budget, revenue floor). capture = (recommended -
     current) / (oracle - current), overall and per category, against two oracles: one free to
-    price every product (`capture`, the headline) and one that holds the same products the
-    recommendation held (`capture_priced`: how well the products that were priced were priced).
+    price every product (`capture`, the headline, price tests' cost included) and one that holds
+    the products the recommendation held or put on a price test (`capture_priced`: how well the
+    products priced on their estimate were priced; a test's price is chosen to learn, and its
+    worth shows over many nights, in `pricing simulate`). `tests_share` is the price tests'
+    profit change tonight as a share of the available gain (oracle - current): negative when
+    they cost.
 
     Returns:
-        The overall totals, captures and hold count, and one row per category with the same.
+        The overall totals, captures, hold and test counts, and one row per category with the
+        same.
     """
     demand = true_demand(
         truth.join(recommendations.select("product_id"), on="product_id", how="semi"),
@@ -79,7 +86,8 @@ def profit_capture(
         horizon,
     )
     frame = (
-        recommendations.select("product_id", "current_price", "recommended_price", "action")
+        recommendations.with_columns(_tested().alias("tested"))
+        .select("product_id", "current_price", "recommended_price", "action", "tested")
         .join(_oracles(recommendations, products, demand, cfg), on="product_id")
         .join(products.select("product_id", "category", "unit_cost"), on="product_id")
         .join(demand.select("product_id", "base_units", "ref_price", "elasticity"), on="product_id")
@@ -88,23 +96,41 @@ def profit_capture(
         price = pl.col(f"{name}_price")
         units = pl.col("base_units") * (price / pl.col("ref_price")) ** pl.col("elasticity")
         frame = frame.with_columns(((price - pl.col("unit_cost")) * units).alias(f"{name}_profit"))
-    sums = [pl.col(*PROFITS).sum(), (pl.col("action") == ACTION_HOLD).sum().alias("n_held")]
+    # What the products priced on their estimate made: a tested product counts as kept.
+    frame = frame.with_columns(
+        estimate_profit=pl.when("tested")
+        .then(pl.col("current_profit"))
+        .otherwise(pl.col("recommended_profit"))
+    )
+    sums = [
+        pl.col(*PROFITS).sum(),
+        (pl.col("action") == ACTION_HOLD).sum().alias("n_held"),
+        pl.col("tested").sum().alias("n_tested"),
+    ]
     per_category = frame.group_by("category").agg(*sums).with_columns(_captures()).sort("category")
     overall = frame.select(*sums).with_columns(_captures()).row(0, named=True)
-    totals = {k: v if k == "n_held" else finite(v) for k, v in overall.items()}
+    totals = {k: v if k in ("n_held", "n_tested") else finite(v) for k, v in overall.items()}
     return totals, per_category
 
 
-def _captures() -> list[pl.Expr]:
-    def capture(oracle: str) -> pl.Expr:
-        gain = pl.col(oracle) - pl.col("current_profit")
-        return pl.when(gain > 0).then(
-            (pl.col("recommended_profit") - pl.col("current_profit")) / gain
-        )
+def _tested() -> pl.Expr:
+    """Products whose price tonight is a price test's."""
+    if_present = pl.col("binding_rule") == RULE_PRICE_TEST
+    return if_present.fill_null(False)
 
+
+def _captures() -> list[pl.Expr]:
+    def capture(oracle: str, made: str) -> pl.Expr:
+        gain = pl.col(oracle) - pl.col("current_profit")
+        return pl.when(gain > 0).then((pl.col(made) - pl.col("current_profit")) / gain)
+
+    tests_made = pl.col("recommended_profit") - pl.col("estimate_profit")
     return [
-        capture("oracle_profit").alias("capture"),
-        capture("oracle_priced_profit").alias("capture_priced"),
+        capture("oracle_profit", "recommended_profit").alias("capture"),
+        capture("oracle_priced_profit", "estimate_profit").alias("capture_priced"),
+        pl.when(pl.col("oracle_profit") > pl.col("current_profit"))
+        .then(tests_made / (pl.col("oracle_profit") - pl.col("current_profit")))
+        .alias("tests_share"),
     ]
 
 
@@ -186,9 +212,19 @@ def capture_text(report: dict[str, Any]) -> str:
     lines.append(
         f"  {'products held':<22}{model['overall']['n_held']:>14}{loglog['overall']['n_held']:>14}"
     )
+    tested = model["overall"].get("n_tested") or 0
+    if tested:
+        lines.append(
+            f"  {'on a price test':<22}{tested:>14}{'':>14}  (their profit change: "
+            f"{percent(model['overall']['tests_share'])} of tonight's available gain)"
+        )
     for key, title in (
         ("capture", "profit capture (oracle prices every product)"),
-        ("capture_priced", "capture on the products priced (oracle holds the same products)"),
+        (
+            "capture_priced",
+            "capture on the products priced on their estimate (oracle holds the "
+            "same products and those on a price test)",
+        ),
     ):
         lines.append(title)
         lines.append(

@@ -37,6 +37,7 @@ import polars as pl
 from pipeline.arrays import Z90
 from pipeline.config import PricingConfig
 from pipeline.contract import (
+    RULE_PRICE_TEST,
     STATUS_COLD_START,
     STATUS_CONFOUNDED,
     STATUS_GATE_FAILED,
@@ -384,7 +385,7 @@ def _annotate(
         "elasticity": pl.col("_elasticity"),
         "elasticity_lo": pl.col("_lo"),
         "elasticity_hi": pl.col("_hi"),
-        "binding_rule": pl.lit("price_test"),
+        "binding_rule": pl.lit(RULE_PRICE_TEST),
         "reason": _reason(cfg),
     }
     out = out.with_columns(
