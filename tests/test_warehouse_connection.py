@@ -52,7 +52,8 @@ def test_a_lock_held_by_another_process_times_out_with_a_message(
     with (
         write_lock_holder(loaded),
         pytest.raises(wh.WarehouseError, match="another process holds it"),
-        wh.connect(loaded, read_only=True, lock_timeout_s=0.5),
+        # Long enough for two tries with a backoff between them on a loaded 2-core machine.
+        wh.connect(loaded, read_only=True, lock_timeout_s=3.0),
     ):
         pass
     # It waited and tried again (backing off) before giving up, instead of failing at once.
