@@ -33,6 +33,7 @@ from pipeline.cli_base import (
     run_command,
     settings_of,
 )
+from pipeline.tune.commands import tune
 
 # A cold ephemeral Prefect server can take well over Prefect's default 20 s to start on a small
 # machine; give it time so first-time users never see that timeout.
@@ -370,6 +371,7 @@ def simulate(
 
 
 app.add_typer(bench_app, name="bench")
+app.command()(tune)
 
 
 @app.command()

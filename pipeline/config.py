@@ -60,7 +60,23 @@ class ModelConfig:
             per-product Poisson regression over the whole history with trend and calendar controls,
             then held fixed while the LSTM learns the baseline around it; "joint": start there and
             train it with the network; "network": learn it with the network from -1.
-        seed: random seed for weight initialisation.
+        cell: the recurrent cell of every product's encoder (and decoder): "lstm" (default) or
+            "gru" (three gates instead of four: about a quarter fewer weights and steps' work).
+        layers: stacked recurrent layers (1 to 3), each reading the sequence of states of the one
+            below; the head (or decoder) reads the top one.
+        dropout: fraction of the encoder's inputs, and of the states passed between stacked
+            layers, zeroed at each training step (0 <= dropout < 1; 0 = off, the default). Only
+            while training: forecasts always use the whole network. The masks are seeded by `seed`
+            and drawn per product, so a product trains as it would alone.
+        decoder: "head" (default): a per-product dense head maps the state at each origin to the
+            next `horizon` days; "seq2seq": a per-product recurrent decoder runs from the
+            encoder's state at each origin over the horizon's known inputs (calendar, holidays,
+            and planned promotions where `promo_lift` lets the network learn their lift), its
+            state at each step giving that day's forecast. Prices stay outside the network
+            either way, so demand never rises with price. Bidirectional layers are not offered:
+            on whole-history segments a backward pass reads the future of every origin (README,
+            "Why no bidirectional layers").
+        seed: random seed for weight initialisation and dropout.
     """
 
     horizon: int = 14
@@ -77,6 +93,10 @@ class ModelConfig:
     drift_ratio: float = 2.0
     promo_lift: bool = False
     elasticity: str = "regression"
+    cell: str = "lstm"
+    layers: int = 1
+    dropout: float = 0.0
+    decoder: str = "head"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -95,6 +115,10 @@ class ModelConfig:
             "model.elasticity",
             "must be 'regression', 'joint' or 'network'",
         )
+        _check(self.cell in ("lstm", "gru"), "model.cell", "must be 'lstm' or 'gru'")
+        _check(1 <= self.layers <= 3, "model.layers", "must be between 1 and 3")
+        _check(0 <= self.dropout < 1, "model.dropout", "must be >= 0 and below 1")
+        _check(self.decoder in ("head", "seq2seq"), "model.decoder", "must be 'head' or 'seq2seq'")
         _check(0 < self.learning_rate < 1, "model.learning_rate", "must be in (0, 1)")
         _check(self.segments_per_batch >= 1, "model.segments_per_batch", "must be at least 1")
         _check(self.validation_days >= 0, "model.validation_days", "must be >= 0")

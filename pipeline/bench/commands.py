@@ -34,16 +34,25 @@ def bench_train(
         int, typer.Option("--naive-products", help="Products the naive loop is timed on.")
     ] = 20,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per measure.")] = 3,
+    options: Annotated[
+        bool,
+        typer.Option(
+            "--options/--no-options",
+            help="Also time each architecture option (cell, layers, dropout, decoder) on the "
+            "smallest size.",
+        ),
+    ] = True,
     out: OutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Batched per-product training against the naive per-product Keras loop."""
+    """Batched per-product training against the naive per-product Keras loop, and the cost of
+    each architecture option beside the default's."""
     from pipeline.bench import train as bench
 
     def action() -> None:
         counts = [int(s) for s in sizes.split(",") if s.strip()]
         console.load_tensorflow()
-        _emit_json(bench.run(counts, days, epochs, naive_products, repeats), out)
+        _emit_json(bench.run(counts, days, epochs, naive_products, repeats, options), out)
 
     run_command(debug, action)
 

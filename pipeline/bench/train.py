@@ -5,10 +5,14 @@ horizon, and both are backtested at the same origins on the held-out tail. The n
 fits one `keras.Sequential` LSTM per product in a Python loop on 28-day windows (the usual way);
 it is timed on a subset of products (its cost per product does not depend on how many there are)
 and its products per second are compared with the batched model's on the whole world.
+
+The architecture options (`[model]` cell, layers, dropout, decoder) are each timed too, one at a
+time, on the smallest world: their cost per product-epoch beside the default's there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -19,18 +23,56 @@ from pipeline.bench.naive import naive_loop
 from pipeline.config import ModelConfig
 from pipeline.features import Panel, build_panel
 
+# Each option alone, the rest of the config at its default.
+OPTIONS: dict[str, dict[str, object]] = {
+    "gru": {"cell": "gru"},
+    "layers2": {"layers": 2},
+    "layers3": {"layers": 3},
+    "dropout": {"dropout": 0.2},
+    "seq2seq": {"decoder": "seq2seq"},
+}
+
 
 def run(
-    sizes: list[int], days: int, epochs: int, naive_products: int, repeats: int
+    sizes: list[int],
+    days: int,
+    epochs: int,
+    naive_products: int,
+    repeats: int,
+    options: bool = True,
 ) -> dict[str, object]:
-    """Benchmark both sides at each world size; returns a JSON-able dict."""
+    """Benchmark both sides at each world size (and, with `options`, each architecture option on
+    the smallest); returns a JSON-able dict."""
     cfg = ModelConfig(epochs=epochs, min_epochs=epochs, patience=epochs + 1)
     results = [_one_size(n, days, cfg, naive_products, repeats) for n in sizes]
-    return {"benchmark": "train", "machine": machine(), "config": _cfg(cfg), "sizes": results}
+    out = {"benchmark": "train", "machine": machine(), "config": _cfg(cfg), "sizes": results}
+    if options and sizes:
+        smallest = min(range(len(sizes)), key=lambda i: sizes[i])
+        default_ms = results[smallest]["batched"]["ms_per_product_epoch"]
+        out["options"] = _options(sizes[smallest], days, cfg, repeats, default_ms)
+    return out
+
+
+def _options(n_products: int, days: int, cfg: ModelConfig, repeats: int, default_ms: float) -> dict:
+    """Each option's median ms per product-epoch on one world, beside the default's there."""
+    panel, categories = _world_panel(n_products, days)
+    ms = {"default": default_ms}
+    for name, change in OPTIONS.items():
+        option = dataclasses.replace(cfg, **change)
+        seconds, _, _ = median_seconds(
+            lambda option=option: model.train(panel, option, None, categories), repeats
+        )
+        ms[name] = round(1000 * seconds / len(panel.product_ids) / cfg.epochs, 2)
+    return {
+        "products": len(panel.product_ids),
+        "ms_per_product_epoch": ms,
+        "relative_to_default": {name: round(v / default_ms, 2) for name, v in ms.items()},
+    }
 
 
 def _cfg(cfg: ModelConfig) -> dict:
     keys = ("horizon", "hidden_units", "segment_days", "epochs", "validation_days", "elasticity")
+    keys += ("cell", "layers", "dropout", "decoder")
     return {k: getattr(cfg, k) for k in keys}
 
 

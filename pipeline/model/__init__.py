@@ -14,9 +14,17 @@ product's loss is its own mean, summed over products: with Adam (element-wise) e
 exactly as it would alone. Nothing outside this package (and the naive benchmark baseline,
 `pipeline.bench.naive`) imports keras or tensorflow.
 
-Modules: `layers` (the network and its loss), `batching` (segments, inputs and targets),
-`training` (the batched fit with per-product early stopping), `inference` (forecasts and
-elasticity intervals of a trained net), `artefacts` (save, check and load).
+h_{p,t} is the state at origin t of the top of `model.layers` stacked per-product LSTM (or GRU,
+`model.cell`) layers, which read only days <= t; with `model.decoder = "seq2seq"` the head's
+W_{p,k} . h_{p,t} becomes W_{p,k} . d_{p,t,k}, the state after k steps of a per-product decoder
+started from the encoder's state at t and run over days t+1 .. t+k's known inputs. Dropout
+(`model.dropout`, training only) draws each product's masks from its own hash, so every option
+keeps the batched training equal to each product's alone.
+
+Modules: `cells` (the recurrent layers and per-product dropout), `layers` (the network and its
+loss), `batching` (segments, inputs and targets), `training` (the batched fit with per-product
+early stopping), `inference` (forecasts and elasticity intervals of a trained net), `artefacts`
+(save, check and load).
 """
 
 from __future__ import annotations
@@ -39,8 +47,9 @@ from pipeline.model.artefacts import (
     with_saved_scales,
 )
 from pipeline.model.batching import Batch, make_batch, normalise_weights, segment_starts
+from pipeline.model.cells import PerProductGRU, PerProductLSTM, per_product_dropout
 from pipeline.model.inference import elasticities, fit_statistics, predict_segment
-from pipeline.model.layers import DemandNet, MaskedPoisson, PerProductLSTM, build_net
+from pipeline.model.layers import DemandNet, MaskedPoisson, build_net
 from pipeline.model.training import (
     PerProductEarlyStopping,
     ProgressFn,
@@ -58,6 +67,7 @@ __all__ = [
     "MaskedPoisson",
     "ModelArtefactError",
     "PerProductEarlyStopping",
+    "PerProductGRU",
     "PerProductLSTM",
     "ProgressFn",
     "TrainResult",
@@ -68,6 +78,7 @@ __all__ = [
     "load",
     "make_batch",
     "normalise_weights",
+    "per_product_dropout",
     "per_product_nll",
     "predict_segment",
     "read_meta",

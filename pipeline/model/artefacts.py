@@ -20,8 +20,21 @@ from pipeline.features import Panel
 from pipeline.model.layers import DemandNet
 from pipeline.model.training import TrainResult
 
-ARTEFACT_FORMAT = 3  # bump when what a saved model means changes: older artefacts are refused
+ARTEFACT_FORMAT = 4  # bump when what a saved model means changes: older artefacts are refused
 MODEL_FILE = "model.keras"
+# What a saved model was made with that `cfg` must match for it to be used (or reused by the
+# nightly run): anything else is retrained. Dropout changes only training, but a model trained
+# without it is not the model the config asks for.
+ARCHITECTURE_KEYS = (
+    "hidden_units",
+    "horizon",
+    "promo_lift",
+    "elasticity",
+    "cell",
+    "layers",
+    "dropout",
+    "decoder",
+)
 META_FILE = "meta.json"
 
 
@@ -99,7 +112,7 @@ def check_artefact(folder: Path, cfg: ModelConfig) -> dict:
             f"model artefact {folder} has format {meta.get('format')}, this code reads "
             f"{ARTEFACT_FORMAT}: run `pricing retrain`"
         )
-    for key in ("hidden_units", "horizon", "promo_lift", "elasticity"):
+    for key in ARCHITECTURE_KEYS:
         if saved.get(key) != getattr(cfg, key):
             raise ModelArtefactError(
                 f"model artefact {folder} was trained with {key}={saved.get(key)}, config says "

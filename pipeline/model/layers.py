@@ -1,7 +1,8 @@
-"""The batched per-product LSTM and its loss, written with `keras.ops` only (backend-neutral).
+"""The batched per-product demand network and its loss, written with `keras.ops` only.
 
-Every weight carries a leading product axis, so each product has its own LSTM and head while all
-products run as one computation; see the package docstring for the model's equation.
+Every weight carries a leading product axis, so each product has its own recurrent encoder and
+head while all products run as one computation; see the package docstring for the model's
+equation and `cells` for the recurrent layers.
 """
 
 from __future__ import annotations
@@ -13,70 +14,7 @@ from keras import ops
 from pipeline.arrays import LOG_MAX, LOG_MIN
 from pipeline.config import ModelConfig
 from pipeline.features import N_CALENDAR, N_HISTORY
-
-
-def _uniform(limit: float) -> keras.initializers.Initializer:
-    # Glorot-style limit computed per product: Keras' own fan computation would count the product
-    # axis as a receptive field and shrink every product's weights by sqrt(P).
-    # An explicit seed from numpy's generator (seeded by keras.utils.set_random_seed in `train`):
-    # unseeded Keras initializers draw from Python's global `random`, which other threads of the
-    # process (Dask's and Prefect's) also draw from, so the same shard got other initial weights,
-    # and another model, in a Dask worker than in the flow's own process.
-    seed = int(np.random.randint(1, 2**31 - 1))
-    return keras.initializers.RandomUniform(-limit, limit, seed=seed)
-
-
-@keras.saving.register_keras_serializable(package="pricing")
-class PerProductLSTM(keras.layers.Layer):
-    """An LSTM whose weights have a leading product axis: input [S, P, L, F] -> states [S, P, L, H].
-
-    S independent sequences (segments) of each of the P products run in parallel; product p's
-    sequences use only product p's weights.
-    """
-
-    def __init__(self, n_products: int, units: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.n_products = n_products
-        self.units = units
-
-    def build(self, input_shape: tuple) -> None:
-        p, h, f = self.n_products, self.units, input_shape[-1]
-        self.kernel = self.add_weight(
-            shape=(p, f, 4 * h), initializer=_uniform(np.sqrt(6 / (f + 4 * h))), name="kernel"
-        )
-        self.recurrent = self.add_weight(
-            shape=(p, h, 4 * h), initializer=_uniform(np.sqrt(3 / h)), name="recurrent"
-        )
-        # Forget-gate bias of 1 so the state remembers by default (Jozefowicz et al., 2015).
-        bias = np.zeros((p, 4 * h), dtype="float32")
-        bias[:, h : 2 * h] = 1.0
-        self.bias = self.add_weight(
-            shape=(p, 4 * h), initializer=keras.initializers.Constant(bias), name="bias"
-        )
-
-    def call(self, x):
-        h = self.units
-        # The input projection of every step at once (one large batched matmul), time-major.
-        xw = ops.einsum("splf,pfg->lpsg", x, self.kernel) + self.bias[None, :, None]
-        s, p = ops.shape(x)[0], ops.shape(x)[1]
-        carry0 = ops.zeros((p, s, 2 * h), dtype=x.dtype)
-
-        def step(carry, z):
-            # One concatenated carry: a tuple (h, c) fails to trace on the TF backend (Keras 3.15).
-            h_prev, c_prev = carry[..., :h], carry[..., h:]
-            z = z + ops.matmul(h_prev, self.recurrent)
-            i, f, g, o = ops.split(z, 4, axis=-1)
-            c = ops.sigmoid(f) * c_prev + ops.sigmoid(i) * ops.tanh(g)
-            h_new = ops.sigmoid(o) * ops.tanh(c)
-            new = ops.concatenate([h_new, c], axis=-1)
-            # The TF backend's scan wants the per-step output shaped like the carry (Keras 3.15).
-            return new, new
-
-        _, states = ops.scan(step, carry0, xw)
-        return ops.transpose(states[..., :h], (2, 1, 0, 3))
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "n_products": self.n_products, "units": self.units}
+from pipeline.model.cells import CELLS, _uniform, per_product_dropout
 
 
 @keras.saving.register_keras_serializable(package="pricing")
@@ -89,13 +27,31 @@ class DemandNet(keras.Model):
     """
 
     def __init__(
-        self, n_products: int, units: int, horizon: int, promo_lift: bool = False, **kwargs
+        self,
+        n_products: int,
+        units: int,
+        horizon: int,
+        promo_lift: bool = False,
+        cell: str = "lstm",
+        layers: int = 1,
+        dropout: float = 0.0,
+        decoder: str = "head",
+        seed: int = 0,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.n_products, self.units, self.horizon = n_products, units, horizon
         self.promo_lift = promo_lift
+        self.cell, self.n_layers, self.dropout, self.decoder = cell, layers, dropout, decoder
+        self.seed = seed
         p, h, k = n_products, units, horizon
-        self.lstm = PerProductLSTM(n_products, units)
+        # Stacked layers, each reading the sequence of states of the one below.
+        self.encoder = [CELLS[cell](n_products, units) for _ in range(layers)]
+        # The decoder starts from the top layer's carry, so it is the same kind of cell.
+        self.decoder_cell = CELLS[cell](n_products, units) if decoder == "seq2seq" else None
+        # Dropout's masks change every training step: one seed state per step (not per call of
+        # the net outside training, where dropout is off).
+        self.seed_generator = keras.random.SeedGenerator(seed) if dropout > 0 else None
         zeros = keras.initializers.Zeros()
         self.head = self.add_weight(shape=(p, h, k), initializer=_uniform(0.05), name="head")
         self.head_bias = self.add_weight(shape=(p, k), initializer=zeros, name="head_bias")
@@ -138,25 +94,62 @@ class DemandNet(keras.Model):
         units = history[..., 0] - elasticity * history[..., 3] * good
         return ops.concatenate([units[..., None], history[..., 1:3], history[..., 5:]], axis=-1)
 
-    def baseline(self, inputs):
+    def baseline(self, inputs, training: bool = False):
         """Log expected units at the reference price: [S, P, L, K]."""
-        states = self.lstm(self.encoder_inputs(inputs["history"]))
-        seg_len = ops.shape(states)[2]
-        from_history = (
-            ops.einsum("splh,phk->splk", states, self.head) + self.head_bias[None, :, None]
-        )
+        x = self.encoder_inputs(inputs["history"])
+        step_seed = None
+        if training and self.seed_generator is not None:
+            step_seed = self.seed_generator.next()
+        seq2seq = self.decoder == "seq2seq"
+        for i, layer in enumerate(self.encoder):
+            if step_seed is not None:  # on the inputs, then between stacked layers
+                x = per_product_dropout(x, self.dropout, step_seed, salt=i)
+            top = i == len(self.encoder) - 1
+            x = layer(x, return_carry=True) if top and seq2seq else layer(x)
+        seg_len = ops.shape(x)[2]
+        if seq2seq:
+            from_history = self.decode(x, inputs, seg_len)
+        else:
+            from_history = ops.einsum("splh,phk->splk", x, self.head)
+        from_history = from_history + self.head_bias[None, :, None]
         known = ops.einsum("sjc,pc->spj", inputs["calendar"], self.calendar_coef)
         known = known + inputs["promo"] * self.promo_coef[None, :, None]
         ahead = _shift_horizon(known, seg_len, self.horizon)
         return self.log_level[None, :, None, None] + from_history + ahead
 
-    def call(self, inputs):
+    def decode(self, carry, inputs, seg_len):
+        """The seq2seq decoder's contribution [S, P, L, K] from the encoder's carry [S, P, L, C].
+
+        From every origin l the decoder runs K steps over the known inputs of days l+1 .. l+K,
+        starting from the encoder's carry at l; its state at step k gives the forecast for day
+        l + k + 1 through a per-product, per-horizon projection (the head's weights). The known
+        inputs are the calendar (weekdays, seasons, holidays) and, where the network may learn a
+        promotion's lift (`promo_lift`), the planned promotions; never sales or prices. Without
+        `promo_lift` a promotion acts only through its fixed lift, as in the encoder, which
+        never sees the flag: a lift learned beside the elasticity competes with it.
+        """
+        s, p, k = ops.shape(carry)[0], self.n_products, self.horizon
+        calendar = ops.stack(
+            [inputs["calendar"][:, j : j + seg_len] for j in range(1, k + 1)], axis=2
+        )  # [S, L, K, N_CALENDAR]
+        known = ops.broadcast_to(calendar[:, :, None], (s, seg_len, p, k, N_CALENDAR))
+        if self.promo_lift:
+            promo = ops.transpose(_shift_horizon(inputs["promo"], seg_len, k), (0, 2, 1, 3))
+            known = ops.concatenate([known, promo[..., None]], axis=-1)  # [S, L, P, K, F]
+        # Every (segment, origin) pair is one decoder sequence: [S * L, P, K, F].
+        known = ops.reshape(known, (s * seg_len, p, k, N_CALENDAR + int(self.promo_lift)))
+        start = ops.reshape(ops.transpose(carry, (0, 2, 1, 3)), (s * seg_len, p, -1))
+        states = self.decoder_cell(known, initial_state=start)  # [S * L, P, K, H]
+        states = ops.reshape(states, (s, seg_len, p, k, self.units))
+        return ops.einsum("slpkh,phk->splk", states, self.head)
+
+    def call(self, inputs, training: bool = False):
         price_term = inputs["log_price"] * self.elasticity()[None, :, None]
         seg_len = ops.shape(inputs["history"])[2]
         # A stopped product's baseline passes no gradient (per-product early stopping guards the
         # network, which can overfit); its elasticity, one scalar fitted on the whole history,
         # trains to convergence.
-        base = self.baseline(inputs)
+        base = self.baseline(inputs, training)
         active = self.active[None, :, None, None]
         base = base * active + ops.stop_gradient(base) * (1.0 - active)
         return base + _shift_horizon(price_term, seg_len, self.horizon)
@@ -167,6 +160,11 @@ class DemandNet(keras.Model):
             "units": self.units,
             "horizon": self.horizon,
             "promo_lift": self.promo_lift,
+            "cell": self.cell,
+            "layers": self.n_layers,
+            "dropout": self.dropout,
+            "decoder": self.decoder,
+            "seed": self.seed,
         }
 
 
@@ -194,7 +192,17 @@ class MaskedPoisson(keras.losses.Loss):
 
 def build_net(n_products: int, cfg: ModelConfig) -> DemandNet:
     """A DemandNet with its weights created (called once on a dummy segment)."""
-    net = DemandNet(n_products, cfg.hidden_units, cfg.horizon, cfg.promo_lift)
+    net = DemandNet(
+        n_products,
+        cfg.hidden_units,
+        cfg.horizon,
+        cfg.promo_lift,
+        cell=cfg.cell,
+        layers=cfg.layers,
+        dropout=cfg.dropout,
+        decoder=cfg.decoder,
+        seed=cfg.seed,
+    )
     seg, k = 2, cfg.horizon
     net(
         {

@@ -9,6 +9,7 @@ One concern per module:
   `pricing load --mode`) and read;
 - `runs`: a run's record and its outputs (model versions, forecasts, recommendations, data
   issues), written in one transaction;
+- `tuning`: `pricing tune`'s trials;
 - `queries`: read-only queries, an analyst's (`pricing sql`) and the named ones in `sql/queries/`;
 - `sqlfiles`: where those SQL files live (package data of the `sql` package).
 
@@ -50,6 +51,7 @@ from pipeline.warehouse.runs import (
 )
 from pipeline.warehouse.schema import SCHEMA_VERSION, migrate, migration_files, schema_version
 from pipeline.warehouse.sqlfiles import MIGRATIONS_DIR, QUERIES_DIR, SQL_DIR, VIEWS_DIR
+from pipeline.warehouse.tuning import read_tuning_trials, write_tuning_trials
 
 __all__ = [
     "LOAD_MODES",
@@ -77,6 +79,7 @@ __all__ = [
     "read_recommendations",
     "read_sales",
     "read_truth",
+    "read_tuning_trials",
     "reading_path",
     "record_run_end",
     "record_run_start",
@@ -85,4 +88,5 @@ __all__ = [
     "schema_version",
     "write_inputs",
     "write_run_outputs",
+    "write_tuning_trials",
 ]
