@@ -122,7 +122,9 @@ def demo(
             console.load_tensorflow()
             summary = _nightly(settings.warehouse, config, None, False, epochs)
             _print_summary(summary)
-            _print_evaluation(settings.warehouse, config)
+            from pipeline.evaluate.commands import print_evaluation
+
+            print_evaluation(settings.warehouse, config)
 
     run_command(debug, action)
 
@@ -303,11 +305,13 @@ def evaluate(
     """
 
     def action() -> None:
+        from pipeline.evaluate import commands
+
         if not suite:
-            _print_evaluation(settings_of(warehouse, config).warehouse, config)
+            commands.print_evaluation(settings_of(warehouse, config).warehouse, config)
             return
         names = [s.strip() for s in scenarios.split(",") if s.strip()] if scenarios else None
-        _print_suite(names, seeds, products, days, epochs, not no_forecast, out, config)
+        commands.print_suite(names, seeds, products, days, epochs, not no_forecast, out, config)
 
     run_command(debug, action)
 
@@ -451,65 +455,6 @@ def _print_summary(summary: dict) -> None:
         f"  models trained       {summary['n_trained']}\n"
         f"  expected profit uplift over the horizon  {summary['expected_profit_uplift']:,.2f}\n"
         f'next: pricing sql "select * from latest_recommendations limit 5"'
-    )
-
-
-def _print_evaluation(warehouse: Path, config: Path | None) -> None:
-    from pipeline import evaluate as ev
-    from pipeline import warehouse as wh
-
-    settings = settings_of(warehouse, config)
-    # The analysts' snapshot: evaluating never waits for (or delays) a run writing the warehouse.
-    source = wh.reading_path(settings.warehouse)
-    truth = wh.read_truth(source)
-    if truth is None:
-        raise CommandError(
-            "no demo_truth in this warehouse: evaluate works on `pricing demo` worlds"
-        )
-    versions = wh.read_model_versions(source, latest_only=True)
-    recs = wh.read_recommendations(source, latest_only=True)
-    if versions.is_empty() or recs.is_empty():
-        raise CommandError("no models or recommendations yet: run `pricing nightly` first")
-    products = wh.read_products(source, active_only=True)
-    start = recs["effective_date"].max()
-    sales = wh.read_sales(source, before=start)
-    report = ev.night_report(
-        versions, recs, products, sales, truth, start, settings.model.horizon,
-        settings.model.min_history_days, settings.pricing,
-    )  # fmt: skip
-    typer.echo("\n" + ev.night_text(report))
-
-
-def _print_suite(
-    names: list[str] | None,
-    seeds: int,
-    products: int,
-    days: int,
-    epochs: int,
-    forecast: bool,
-    out: Path | None,
-    config: Path | None,
-) -> None:
-    import json
-
-    from pipeline.config import load_settings
-    from pipeline.evaluate import suite, table
-
-    options = suite.SuiteOptions(
-        **({"scenarios": tuple(names)} if names else {}),
-        seeds=seeds, n_products=products, n_days=days, epochs=epochs, forecast=forecast,
-    )  # fmt: skip
-    if forecast:
-        console.load_tensorflow()
-    result = suite.run_suite(
-        options, load_settings(config), lambda line: typer.echo(line, err=True)
-    )
-    result["scenarios"] = table.scenario_figures(result["runs"])
-    if out is not None:
-        out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    typer.echo(table.suite_table(result["scenarios"]))
-    typer.echo(
-        f"\n{table.LEGEND}\nsuite: {result['seconds']:.0f} s for {len(result['runs'])} worlds"
     )
 
 

@@ -11,8 +11,9 @@ import polars as pl
 import pytest
 
 from flows.nightly import nightly
-from pipeline import cli, report, synth
+from pipeline import report, synth
 from pipeline import warehouse as wh
+from pipeline.evaluate.commands import print_evaluation
 from pipeline.summary import hold_reasons
 from pipeline.warehouse import connection
 
@@ -136,6 +137,6 @@ def test_reports_and_evaluate_read_the_snapshot_while_a_writer_holds_the_warehou
         assert report.write_report(path, tmp_path).is_file()
         product = wh.query_readonly(wh.analyst_path(path), _FIRST_PRODUCT)[0, 0]
         assert report.write_product_plot(path, product, tmp_path / "one.png").is_file()
-        cli._print_evaluation(path, None)
+        print_evaluation(path, None)
     # Everything read the analysts' snapshot; nothing tried (and waited for) the locked file.
     assert opened and set(opened) == {str(wh.analyst_path(path))}
