@@ -166,9 +166,10 @@ class PricingConfig:
             outside stays where it is. The default, one run's maximum change, lets a product
             step once past the prices seen, then wait for sales there (the range is a quantile
             of its days). A large value (e.g. 10) turns it off in effect.
-        hold_inelastic: hold a product whose elasticity estimate is -1 or above (profit, or
-            revenue, would rise without bound with price, so only a cap would stop it); false
-            prices it like any other, up to the trust region's edge.
+        hold_inelastic: a product whose elasticity estimate is -1 or above (profit, or
+            revenue, would rise without bound with price, so only a cap would stop it) moves
+            only within the prices it has sold at, never beyond them, and is held where it has
+            none; false prices it like any other, up to the widened trust region's edge.
         max_stockout_share: hold a product whose recent share of stockout days is above this
             (1.0 never holds for stockouts).
         solver: "auto" (a per-product argmax while products are independent; when rules

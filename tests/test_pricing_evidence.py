@@ -143,23 +143,33 @@ def test_a_margin_floor_above_the_region_still_lifts_the_price_to_it() -> None:
 # --- inelastic and confounded estimates ----------------------------------------------------------
 
 
-def test_an_inelastic_estimate_holds_and_says_what_would_identify_it() -> None:
-    # As on hotel data, where prices follow demand: -0.05 with an interval up to 0.
-    row = one(PricingConfig(), elasticity=-0.05, elasticity_lo=-0.4, elasticity_hi=0.0)
-    assert (row["action"], row["recommended_price"]) == ("hold", 3.49)
-    assert row["binding_rule"] == "inelastic"
+def test_an_inelastic_estimate_moves_only_within_the_prices_sold_at_and_says_why() -> None:
+    # As on hotel data, where prices follow demand: -0.05 with an interval up to 0. Profit would
+    # rise without bound; inside the prices sold at (3.49-3.99) the estimate is evidence.
+    cfg = replace(PricingConfig(), price_endings=())
+    row = one(cfg, elasticity=-0.05, elasticity_lo=-0.4, elasticity_hi=0.0, current_price=3.59)
+    assert (row["action"], row["recommended_price"]) == ("increase", 3.94)  # 10% a night
+    row = one(cfg, elasticity=-0.05, elasticity_lo=-0.4, elasticity_hi=0.0, current_price=3.89)
+    assert (row["action"], row["recommended_price"]) == ("increase", 3.99)  # the top sold at
+    assert row["binding_rule"] == "trust_region"
     assert row["reason"] == (
-        "hold 3.49: demand looks inelastic (-0.05, interval -0.40 to 0.00): profit would rise "
-        "without bound with price, so the price is not raised on this evidence; a price test "
-        "would identify it"
+        "raise 3.89 -> 3.99 (+2.6%): expected profit +9.79 over the horizon; held within the "
+        "prices it has sold at (3.49-3.99): demand looks inelastic, so profit would rise without "
+        "bound with price and the price is not raised beyond them on this evidence; a price test "
+        "would identify it (elasticity -0.05, interval -0.40 to 0.00)"
     )
-    # The point estimate decides: an interval reaching above -1 does not hold on its own.
+    # Without any price sold at (no uncensored day) nothing bounds it: it holds.
+    row = one(PricingConfig(), elasticity=-0.05, price_seen_lo=None, price_seen_hi=None)
+    assert (row["action"], row["binding_rule"]) == ("hold", "inelastic")
+    assert "demand looks inelastic (-0.05" in row["reason"]
+    assert row["reason"].endswith("a price test would identify it")
+    # The point estimate decides: an interval reaching above -1 does not limit it on its own.
     assert one(FREE, elasticity=-1.5, elasticity_lo=-2.5, elasticity_hi=-0.5)["action"] == (
         "increase"
     )
     # Unit elasticity still has no interior profit optimum; -1.01 has one (at 101 x cost).
-    assert one(FREE, elasticity=-1.0)["binding_rule"] == "inelastic"
-    assert one(FREE, elasticity=-1.01)["action"] == "increase"
+    assert one(FREE, elasticity=-1.0)["allowed_max"] == pytest.approx(3.99)
+    assert one(FREE, elasticity=-1.01)["allowed_max"] == pytest.approx(3.99 * 1.1)
 
 
 def test_released_inelastic_estimates_stop_at_the_trust_region_edge() -> None:
@@ -258,7 +268,9 @@ def test_a_hold_for_the_evidence_still_moves_toward_the_floor() -> None:
         PricingConfig(),
         item("new", status="cold_start", hold_reason="cold start: 30 days of history",
              current_price=3.79, unit_cost=4.2, max_price=3.99),
-        item("flat", elasticity=-0.5, current_price=3.49, unit_cost=3.6, min_price=1.0),
+        # Inelastic, and no price sold at to move within: held for the evidence.
+        item("flat", elasticity=-0.5, current_price=3.49, unit_cost=3.6, min_price=1.0,
+             price_seen_lo=None, price_seen_hi=None),
     )  # fmt: skip
     assert rows["new"]["action"] == "increase"
     assert rows["new"]["recommended_price"] == 3.99
@@ -275,8 +287,9 @@ def test_a_hold_for_the_evidence_still_moves_toward_the_floor() -> None:
     )
     cent = run(
         replace(PricingConfig(), price_endings=()),
-        item("flat", elasticity=-0.5, current_price=3.49, unit_cost=3.6),
-    )["flat"]
+        item("flat", elasticity=-0.5, current_price=3.49, unit_cost=3.6, price_seen_lo=None,
+             price_seen_hi=None),
+    )["flat"]  # fmt: skip
     assert cent["recommended_price"] == 3.78
     assert cent["binding_rule"] == "margin_floor"
     assert cent["reason"].startswith(
@@ -335,7 +348,8 @@ def test_replayed_nights_on_an_inelastic_estimate_do_not_walk_the_price_to_its_c
     # Without the evidence rules, each night takes the full 10% until max_price stops it.
     ratchet = replay(replace(cfg, hold_inelastic=False, trust_widening=10.0), 10, **INELASTIC)
     assert ratchet[:3] == [3.83, 4.21, 4.63] and ratchet[-1] == 6.0
-    assert replay(cfg, 10, **INELASTIC) == [3.49] * 10  # held: never moves
+    # Within the prices sold at (3.49-3.99), never beyond them.
+    assert replay(cfg, 10, **INELASTIC) == [3.83] + [3.99] * 9
     released = replay(replace(cfg, hold_inelastic=False), 10, **INELASTIC)
     assert released == [3.83, 4.21] + [4.38] * 8  # the region's edge: 3.99 * 1.1 = 4.389
 

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from pipeline.arrays import StrArray
 from pipeline.config import PricingConfig
 from pipeline.pricing.choice import CHANGE, ENDING, FLOOR, HOLD, LIMITED, SMALL
+from pipeline.pricing.holds import inelastic
 from pipeline.pricing.ladder import CENT_SLACK, PRICE_TOL, TRUST_REGION
 from pipeline.pricing.limits import Endings
 from pipeline.pricing.portfolio import FAMILY_ORDER, MAX_CHANGES
@@ -43,6 +44,13 @@ def _rule_text(rule: str, price: float, row: dict[str, object], cfg: PricingConf
         return "best price inside the allowed range"
     if rule == TRUST_REGION:
         seen = f"{float(row['seen_lo']):.2f}-{float(row['seen_hi']):.2f}"
+        e = float(row["e"])
+        if bool(inelastic(np.array([e]), cfg)[0]):
+            return (
+                f"held within the prices it has sold at ({seen}): demand looks inelastic, so "
+                f"{cfg.objective} would rise without bound with price and the price is not raised "
+                "beyond them on this evidence; a price test would identify it"
+            )
         within = f"within {cfg.trust_widening:.0%} of " if cfg.trust_widening > 0 else "within "
         return (
             f"held {within}the prices it has sold at ({seen}): the demand curve is not known "

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from pipeline.arrays import BoolArray, StrArray
+from pipeline.arrays import BoolArray, FloatArray, StrArray
 from pipeline.config import PricingConfig
 from pipeline.contract import (
     DATA_ISSUE,
@@ -153,16 +153,37 @@ def inelastic_reason(e: float, lo: float, hi: float, objective: str) -> str:
     )
 
 
+def inelastic(e: FloatArray, cfg: PricingConfig) -> BoolArray:
+    """[P] Estimates that leave the objective no interior optimum, under `hold_inelastic`.
+
+    Such a product moves only within the prices it has sold at (the trust region without its
+    widening, `inputs.prepare_inputs`): inside them the estimate is evidence, beyond them a
+    constant elasticity above -1 would raise the price without end. Without `hold_inelastic`
+    nothing is flagged (priced like any other product).
+    """
+    if not cfg.hold_inelastic:
+        return np.zeros(e.shape[0], dtype=bool)
+    with np.errstate(invalid="ignore"):
+        # Profit at e = -1 still rises with price (towards the full price); revenue is flat.
+        return (e >= -1) if cfg.objective == "profit" else (e > -1)
+
+
 def _inelastic(frame: pl.DataFrame, free: BoolArray, cfg: PricingConfig) -> StrArray:
-    """Hold reasons for free products whose elasticity leaves the objective no interior optimum."""
+    """Hold reasons for free products with an inelastic estimate and no prices sold at.
+
+    With the prices it has sold at, an inelastic product moves within them instead (see
+    `inelastic`); without them (no uncensored day) nothing bounds it, so it keeps its price.
+    """
     e, lo, hi = (
         frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
         for c in ("elasticity", "elasticity_lo", "elasticity_hi")
     )
-    with np.errstate(invalid="ignore"):
-        # Profit at e = -1 still rises with price (towards the full price); revenue is flat.
-        flat = (e >= -1) if cfg.objective == "profit" else (e > -1)
-    rows = np.flatnonzero(free & flat) if cfg.hold_inelastic else np.zeros(0, dtype=np.int64)
+    seen_hi = (
+        frame["price_seen_hi"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        if "price_seen_hi" in frame.columns
+        else np.full(e.shape[0], np.nan)
+    )
+    rows = np.flatnonzero(free & inelastic(e, cfg) & ~np.isfinite(seen_hi))
     reason = np.full(e.shape[0], None, dtype=object)
     for i in rows:
         reason[i] = inelastic_reason(e[i], lo[i], hi[i], cfg.objective)

@@ -18,7 +18,7 @@ import polars as pl
 from pipeline.arrays import FloatArray
 from pipeline.config import PricingConfig
 from pipeline.contract import DEFAULT_CATEGORY
-from pipeline.pricing.holds import hold_expr, keeps_expr, note_expr
+from pipeline.pricing.holds import hold_expr, inelastic, keeps_expr, note_expr
 from pipeline.pricing.ladder import PriceRange, allowed_range
 from pipeline.pricing.limits import Limits, resolve
 
@@ -145,11 +145,13 @@ def prepare_inputs(products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingCon
     """
     frame = _prepare(products, demand, cfg)
     limits = _limits(frame, cfg)
+    # An inelastic estimate moves only within the prices sold at: no widening (holds.inelastic).
+    flat = inelastic(float_column(frame, "elasticity"), cfg)
     prange = allowed_range(
         float_column(frame, "current_price"),
         float_column(frame, "unit_cost"),
         limits,
         (float_column(frame, "price_seen_lo"), float_column(frame, "price_seen_hi")),
-        cfg.trust_widening,
+        np.where(flat, 0.0, cfg.trust_widening),
     )
     return Inputs(frame, limits, prange)

@@ -118,9 +118,11 @@ def _trust_region(
     prange: PriceRange,
     current_price: FloatArray,
     seen: tuple[FloatArray, FloatArray],
-    widening: float,
+    widening: float | FloatArray,
 ) -> PriceRange:
     """The range narrowed to the prices seen, widened; never past today's or the base price.
+
+    `widening` is one fraction for all products or one per product.
 
     A price already outside the region stays where it is, and a move a bound forces (a floor
     above the region) goes as far as that bound needs: there the bound, not the region, is named.
@@ -149,7 +151,7 @@ def allowed_range(
     unit_cost: FloatArray,
     limits: Limits,
     seen: tuple[FloatArray, FloatArray] | None = None,
-    widening: float = 0.0,
+    widening: float | FloatArray = 0.0,
 ) -> PriceRange:
     """Apply the price rules in order; the most restrictive bound wins and its rule is recorded.
 
