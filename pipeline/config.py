@@ -192,6 +192,9 @@ class PricingConfig:
             of the night's total expected profit at today's prices.
         explore_cold_days: a cold start tests once it has this many days of history.
         explore_seed: seed of the Thompson draws (with the night's date and the product).
+        explore_retry_days: a test that ended without identifying the elasticity (its last
+            phase passed, or it was stopped), or whose finding a later model lost, may start
+            again (its next attempt) this many days after its last night.
     """
 
     max_change_up: float = 0.10
@@ -227,6 +230,7 @@ class PricingConfig:
     explore_max_risk: float = 0.02
     explore_cold_days: int = 28
     explore_seed: int = 0
+    explore_retry_days: int = 28
 
     def __post_init__(self) -> None:
         self._check_rules()
@@ -282,6 +286,7 @@ class PricingConfig:
         _check(self.explore_max_products >= 0, "pricing.explore_max_products", "must be >= 0")
         _check(0 <= self.explore_max_risk <= 1, "pricing.explore_max_risk", "must be in [0, 1]")
         _check(self.explore_cold_days >= 1, "pricing.explore_cold_days", "must be >= 1")
+        _check(self.explore_retry_days >= 0, "pricing.explore_retry_days", "must be >= 0")
 
     def _check_policy(self) -> None:
         object.__setattr__(self, "hold_statuses", tuple(self.hold_statuses))

@@ -6,9 +6,13 @@ import datetime as dt
 from dataclasses import replace
 
 import polars as pl
+from warehouse_rows import load, make_recommendations, warehouse_file
 
+from pipeline import catalog
+from pipeline import warehouse as wh
 from pipeline.config import PricingConfig
 from pipeline.pricing import explore
+from pipeline.warehouse.connection import read_frame
 
 AS_OF = dt.date(2026, 11, 1)
 
@@ -130,3 +134,106 @@ def test_thompson_records_rule_and_probability() -> None:
     row = first.row(0, named=True)
     assert row["test_rule"] == "thompson" and 0.0 < row["test_probability"] <= 1.0
     assert row["allowed_min"] <= row["recommended_price"] <= row["allowed_max"]
+
+
+def _narrow(demand: pl.DataFrame, status: str = "gate_failed") -> pl.DataFrame:
+    """A product whose own interval is narrow (identified), with the status given."""
+    return demand.with_columns(
+        status=pl.lit(status),
+        elasticity_lo=pl.lit(-2.3),
+        elasticity_hi=pl.lit(-1.7),
+        hold_reason=pl.lit("forecast lost to seasonal-naive in the backtest (WAPE 0.4 vs 0.3)"),
+    )
+
+
+def test_identified_test_releases_a_gate_failed_product_from_hold_statuses() -> None:
+    products, demand = _frames(1)
+    gate_failed = _narrow(demand)
+    cfg = PricingConfig()
+    # Never tested: hold_statuses holds it, and no test starts (its interval is already narrow).
+    never = explore.recommend(products, gate_failed, cfg, None, AS_OF).row(0, named=True)
+    assert never["action"] == "hold" and "(hold_statuses)" in never["reason"]
+    assert never["test_status"] is None
+    # A running test whose model now gives a narrow own interval ends identified, released.
+    running = _state(AS_OF - dt.timedelta(14))
+    done = explore.recommend(products, gate_failed, cfg, running, AS_OF).row(0, named=True)
+    assert done["test_status"] == "identified" and done["action"] != "hold"
+    # On later nights its own estimate prices it, though its status is still gate_failed.
+    found = _state(AS_OF - dt.timedelta(21), explore.IDENTIFIED).with_columns(
+        effective_date=pl.lit(AS_OF - dt.timedelta(7))
+    )
+    later = explore.recommend(products, gate_failed, cfg, found, AS_OF).row(0, named=True)
+    assert later["action"] != "hold" and later["test_status"] is None
+    assert "identified by its price test" in later["reason"]
+    assert later["recommended_price"] < 49.99  # its own optimum (cost 20, e = -2: 40) is below
+
+
+def test_stopped_test_retries_after_the_cool_off() -> None:
+    products, demand = _frames(1)
+    cfg = PricingConfig(explore_retry_days=28)
+    stopped = _state(AS_OF - dt.timedelta(40), explore.STOPPED)
+    soon = stopped.with_columns(effective_date=pl.lit(AS_OF - dt.timedelta(10)))
+    held = explore.recommend(products, demand, cfg, soon, AS_OF).row(0, named=True)
+    assert held["test_status"] is None and held["action"] == "hold"
+    cooled = stopped.with_columns(effective_date=pl.lit(AS_OF - dt.timedelta(28)))
+    again = explore.recommend(products, demand, cfg, cooled, AS_OF).row(0, named=True)
+    assert (again["test_status"], again["test_phase"], again["test_attempt"]) == ("testing", 1, 2)
+    assert again["test_started"] == AS_OF
+    assert again["reason"].startswith("price test 1 of 4 (attempt 2): learning the elasticity")
+    # A history without the last night (older rows): the test ran its 28 days, then cools off.
+    old = explore.recommend(products, demand, cfg, stopped, AS_OF).row(0, named=True)
+    assert old["test_status"] is None
+
+
+def _cheap(price: float, seen_hi: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    products, demand = _frames(1)
+    products = products.with_columns(current_price=pl.lit(price), unit_cost=pl.lit(2.0))
+    demand = demand.with_columns(
+        ref_price=pl.lit(price),
+        elasticity=pl.lit(-1.2),  # optimum 12: a step up gains, no risk
+        price_seen_lo=pl.lit(price),
+        price_seen_hi=pl.lit(seen_hi),
+    )
+    return products, demand
+
+
+def test_test_step_is_at_least_one_ladder_step_inside_the_guardrails() -> None:
+    # 4.99 with .99 endings: the nearest prices are 3.99 and 5.99, 20% away.
+    products, demand = _cheap(4.99, seen_hi=5.99)
+    wide = PricingConfig(max_change_up=0.25)
+    row = explore.recommend(products, demand, wide, None, AS_OF).row(0, named=True)
+    assert row["test_status"] == "testing" and row["test_direction"] == 1
+    assert row["recommended_price"] == 5.99  # a 5% step (5.24) would round back to 4.99
+    assert row["allowed_min"] <= row["recommended_price"] <= row["allowed_max"]
+    # Within 10% of 4.99 (and the trust region) no ladder price exists: no test, and why.
+    products, demand = _cheap(4.99, seen_hi=4.99)
+    row = explore.recommend(products, demand, PricingConfig(), None, AS_OF).row(0, named=True)
+    assert row["test_status"] is None and row["action"] == "hold"
+    assert "no price test: no ladder price one step from 4.99" in row["reason"]
+
+
+def _test_run(path, day: dt.date, status: str, started: dt.date, attempt: int) -> None:
+    run_id = f"run-{day:%d}"
+    recs = make_recommendations(run_id, day, 2.19).with_columns(
+        test_status=pl.Series([status, None]),
+        test_started=pl.Series([started, None]),
+        test_base_price=pl.Series([2.0, None]),
+        test_direction=pl.Series([1, None]),
+        test_attempt=pl.Series([attempt, None]),
+    )
+    wh.record_run_start(path, run_id, "nightly", day, {"as_of": day})
+    wh.write_run_outputs(path, run_id, day, recommendations=recs, counts={}, message="ok")
+
+
+def test_attempts_are_recorded_and_read_back(tmp_path) -> None:
+    path = load(warehouse_file(tmp_path))
+    first, again = dt.date(2025, 3, 1), dt.date(2025, 4, 2)
+    _test_run(path, first, explore.STOPPED, first - dt.timedelta(27), 1)
+    _test_run(path, again, explore.TESTING, again, 2)
+    state = catalog.read_price_tests(path, again)
+    assert state.select("test_status", "test_attempt", "effective_date").rows() == [
+        (explore.STOPPED, 1, first)
+    ]
+    assert catalog.read_price_tests(path, again + dt.timedelta(1))["test_attempt"].to_list() == [2]
+    view = read_frame(path, "select product_id, attempt, status from price_tests order by attempt")
+    assert view.rows() == [("A1", 1, explore.STOPPED), ("A1", 2, explore.TESTING)]

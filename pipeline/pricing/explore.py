@@ -12,10 +12,24 @@ identified, then it is priced as usual (`PricingConfig.explore`):
   updated by its own estimate), a new draw each `explore_min_days`, seeded;
 - "off": no tests.
 
-A test ends when the product's own elasticity interval is narrower than `explore_width` (it is
-then priced as usual, released from `hold_statuses`: the test identified it) or after its last
-phase. A budget caps the products testing at once (`explore_max_products`) and the expected
-profit put at risk per night (`explore_max_risk`); running tests go first.
+A test's step is at least one step of the price ladder and lies inside every guardrail
+(`explore_room`): a product with no such price does not test, and its reason says so. A test
+ends when the product's own elasticity interval is narrower than `explore_width` (identified) or
+after its last phase (stopped; also when a data issue holds the product). A budget caps the
+products testing at once (`explore_max_products`) and the expected profit put at risk per night
+(`explore_max_risk`); running tests go first. A product whose test ended unidentified (or whose
+finding a later model lost) tests again, as its next attempt (`test_attempt`), once
+`explore_retry_days` have passed since the test's last night.
+
+`hold_statuses` and tests (DESIGN section 5: a test runs "until the interval is narrow enough to
+price on"): a product being tested is released from its hold for the test, and a product whose
+test identified its elasticity is priced on its own estimate, as usual, from then on, for as
+long as a model keeps that interval narrower than `explore_width`, whatever its status (a
+gate_failed forecast keeps its own elasticity: the gate judges the demand level, not the price
+response the test measured). `hold_statuses` keeps its meaning for products that are not being
+tested and never were identified by a test: one never tested, one whose status is held but whose
+own interval is already narrow (a test would teach nothing), and one whose test stopped
+unidentified (held until its retry).
 
 The test steers the engine, it does not bypass it: a tested product enters `recommend` released
 from its hold with an elasticity whose profit optimum is the test's target price, so the allowed
@@ -28,10 +42,7 @@ the test's state comes from the recommendation history (`NightInputs.price_tests
 from __future__ import annotations
 
 import datetime as dt
-import zlib
-from math import erf, sqrt
 
-import numpy as np
 import polars as pl
 
 from pipeline.arrays import Z90
@@ -45,9 +56,11 @@ from pipeline.contract import (
     STATUS_TRAINED,
 )
 from pipeline.pricing.engine import recommend as engine_recommend
+from pipeline.pricing.explore_room import no_room_reason, step_room
+from pipeline.pricing.thompson import thompson
 
 TESTING, IDENTIFIED, STOPPED = "testing", "identified", "stopped"
-RULE_ALTERNATE, RULE_THOMPSON = "alternate", "thompson"
+RULE_ALTERNATE = "alternate"
 TESTED_STATUSES = (STATUS_NOT_IDENTIFIED, STATUS_GATE_FAILED, STATUS_CONFOUNDED)
 TEST_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {
     "test_status": pl.String,
@@ -60,16 +73,42 @@ TEST_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {
     "test_rule": pl.String,
     "test_probability": pl.Float64,
     "test_target_price": pl.Float64,
+    "test_attempt": pl.Int64,
 }
 TEST_COLUMNS = tuple(TEST_SCHEMA)
-# The state a night needs from the history: the latest test row of each product.
-STATE_COLUMNS = ("product_id", "test_status", "test_started", "test_base_price", "test_direction")
+# The state a night needs from the history: the latest test row of each product (and its night).
+STATE_SCHEMA: dict[str, type[pl.DataType]] = {
+    "product_id": pl.String,
+    "test_status": pl.String,
+    "test_started": pl.Date,
+    "test_base_price": pl.Float64,
+    "test_direction": pl.Int64,
+    "test_attempt": pl.Int64,
+    "effective_date": pl.Date,
+}
+STATE_COLUMNS = tuple(STATE_SCHEMA)
 _DEFAULT_SD = 0.75  # prior spread of an elasticity where its category has no trained product
 
 
 def no_tests() -> pl.DataFrame:
     """An empty test history (no product has ever tested)."""
-    return pl.DataFrame(schema={k: TEST_SCHEMA.get(k, pl.String) for k in STATE_COLUMNS})
+    return pl.DataFrame(schema=STATE_SCHEMA)
+
+
+def _state(tests: pl.DataFrame, cfg: PricingConfig) -> pl.DataFrame:
+    """The history in `STATE_SCHEMA`; a row without attempt or night: attempt 1, full length."""
+    length = cfg.explore_phases * cfg.explore_min_days
+    absent = [pl.lit(None, t).alias(c) for c, t in STATE_SCHEMA.items() if c not in tests.columns]
+    return (
+        tests.with_columns(absent)
+        .select(pl.col(c).cast(t) for c, t in STATE_SCHEMA.items())
+        .with_columns(
+            pl.col("test_attempt").fill_null(1),
+            pl.col("effective_date").fill_null(
+                pl.col("test_started") + pl.duration(days=length - 1)
+            ),
+        )
+    )
 
 
 def recommend(
@@ -95,7 +134,7 @@ def recommend(
     if cfg.explore == "off" or as_of is None:
         return _with_columns(engine_recommend(products, demand, cfg), None)
     state = tests if tests is not None else no_tests()
-    plan = plan_tests(products, demand, cfg, state, as_of)
+    plan = plan_tests(products, demand, cfg, state, as_of, step_room(products, demand, cfg))
     steered = _steered(demand, plan)
     recs = engine_recommend(products, steered, cfg)
     return _annotate(recs, demand, products, plan, cfg)
@@ -104,6 +143,7 @@ def recommend(
 def _with_columns(recs: pl.DataFrame, plan: pl.DataFrame | None) -> pl.DataFrame:
     if plan is None or plan.is_empty():
         return recs.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in TEST_SCHEMA.items())
+    plan = plan.filter(pl.col("test_status").is_not_null())
     plan = plan.with_columns(pl.lit(None, pl.Int64).alias("test_phases"))
     typed = [pl.col(c).cast(t) for c, t in TEST_SCHEMA.items()]
     return recs.join(plan.select("product_id", *typed), on="product_id", how="left")
@@ -113,12 +153,9 @@ def _estimates(demand: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
     """Each product's catalogue and estimate: mean, sd, own interval width, history days."""
     status = pl.col("status") if "status" in demand.columns else pl.lit(STATUS_TRAINED)
     days = pl.col("n_train_days") if "n_train_days" in demand.columns else pl.lit(0)
-    seen_hi = pl.col("price_seen_hi") if "price_seen_hi" in demand.columns else pl.lit(None)
-    seen_lo = pl.col("price_seen_lo") if "price_seen_lo" in demand.columns else pl.lit(None)
     frame = demand.select(
         "product_id", "base_units", "ref_price", "elasticity", "elasticity_lo", "elasticity_hi",
         status.alias("status"), days.cast(pl.Int64).fill_null(0).alias("n_days"),
-        seen_lo.cast(pl.Float64).alias("seen_lo"), seen_hi.cast(pl.Float64).alias("seen_hi"),
         pl.col("hold_reason") if "hold_reason" in demand.columns else pl.lit(None, pl.String),
     )  # fmt: skip
     catalogue = products.select(
@@ -156,8 +193,9 @@ def _estimates(demand: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
     )  # fmt: skip
 
 
-def _identified(frame: pl.DataFrame, cfg: PricingConfig) -> pl.Expr:
-    return (pl.col("status") == STATUS_TRAINED) & (pl.col("own_width") < cfg.explore_width)
+def _identified(cfg: PricingConfig) -> pl.Expr:
+    """The product's own interval (trained or gate_failed) is narrower than explore_width."""
+    return (pl.col("own_width") < cfg.explore_width).fill_null(False)
 
 
 def _candidate(cfg: PricingConfig) -> pl.Expr:
@@ -174,43 +212,83 @@ def plan_tests(
     cfg: PricingConfig,
     tests: pl.DataFrame,
     as_of: dt.date,
+    room: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Tonight's tests: which products test, in which phase, at which target price, and why.
 
-    Running tests go on until identified or past their last phase; new ones start, the largest
-    expected profit first, while the budget (`explore_max_products`, `explore_max_risk`) allows.
+    Running tests go on until identified or past their last phase; new ones (first tests, and
+    retries after `explore_retry_days`) start, the largest expected profit first, while the
+    budget (`explore_max_products`, `explore_max_risk`) allows.
+
+    Args:
+        products: as for `recommend`.
+        demand: as for `recommend`.
+        cfg: pricing rules with the `explore*` settings.
+        tests: the latest test row per product (`STATE_COLUMNS`; older rows may lack the
+            attempt and the night).
+        as_of: the night's first priced day.
+        room: the ladder steps inside the rules (`explore_room.step_room`); None: computed.
 
     Returns:
         One row per product tested or finishing tonight: product_id, the `TEST_COLUMNS`, and
-        `risk` (expected profit given up at the target, on the product's own estimate).
+        `risk` (expected profit given up at the target, on the product's own estimate); then,
+        with a null test_status and a `test_note`, each product released by an earlier test's
+        finding (`test_release`) or unable to test for want of a ladder step.
     """
-    frame = _estimates(demand, products).join(
-        tests.select(STATE_COLUMNS), on="product_id", how="left"
+    room = room if room is not None else step_room(products, demand, cfg)
+    frame = (
+        _estimates(demand, products)
+        .join(_state(tests, cfg), on="product_id", how="left")
+        .join(room, on="product_id", how="left")
     )
     step = pl.when(pl.col("is_kvi")).then(cfg.explore_kvi_step).otherwise(cfg.explore_step)
-    frame = frame.with_columns(step.alias("step"), _identified(frame, cfg).alias("identified"))
+    data_issue = pl.col("hold_reason").fill_null("").str.starts_with("data issue")
+    frame = frame.with_columns(
+        step.alias("step"), _identified(cfg).alias("identified"), data_issue.alias("_issue")
+    )
     length = cfg.explore_phases * cfg.explore_min_days
     running = frame.filter(pl.col("test_status") == TESTING).with_columns(
         ((pl.lit(as_of) - pl.col("test_started")).dt.total_days() // cfg.explore_min_days + 1)
         .cast(pl.Int64).alias("test_phase")
     )  # fmt: skip
-    ends = pl.when(pl.col("identified")).then(pl.lit(IDENTIFIED))
+    ends = pl.when(pl.col("_issue")).then(pl.lit(STOPPED))
+    ends = ends.when(pl.col("identified")).then(pl.lit(IDENTIFIED))
     ends = ends.when(pl.col("test_phase") > cfg.explore_phases).then(pl.lit(STOPPED))
     running = running.with_columns(ends.otherwise(pl.lit(TESTING)).alias("test_status"))
-    fresh = frame.filter(
-        pl.col("test_status").is_null() & _candidate(cfg) & (pl.col("step") > 0)
-    ).with_columns(
+    cooled = pl.col("effective_date") + pl.duration(days=cfg.explore_retry_days) <= pl.lit(as_of)
+    retry = pl.col("test_status").is_in([STOPPED, IDENTIFIED]) & cooled
+    eligible = (pl.col("test_status").is_null() | retry) & ~pl.col("identified")
+    fresh = frame.filter(eligible & _candidate(cfg) & (pl.col("step") > 0)).with_columns(
         pl.lit(TESTING).alias("test_status"),
         pl.lit(1, pl.Int64).alias("test_phase"),
         pl.lit(as_of).alias("test_started"),
         pl.col("current_price").alias("test_base_price"),
-        _direction(cfg).alias("test_direction"),
+        _direction().alias("test_direction"),
+        (pl.col("test_attempt").fill_null(0) + 1).alias("test_attempt"),
+    )
+    blocked = fresh.filter(pl.col("test_direction") == 0).select(
+        "product_id", no_room_reason().alias("test_note")
     )
     fresh = fresh.filter(pl.col("test_direction") != 0)
     both = pl.concat([running, fresh], how="diagonal_relaxed")
     both = _targets(both, cfg, as_of).with_columns(_risk().alias("risk"))
     assert length <= 28  # config guarantees a test never runs past 4 weeks
-    return _within_budget(both.with_columns(pl.lit(as_of).alias("_as_of")), frame, cfg)
+    plan = _within_budget(both.with_columns(pl.lit(as_of).alias("_as_of")), frame, cfg)
+    return pl.concat([plan, blocked, _released(frame)], how="diagonal_relaxed")
+
+
+def _released(frame: pl.DataFrame) -> pl.DataFrame:
+    """Products an earlier test identified, still identified, that their status would hold."""
+    found = (pl.col("test_status") == IDENTIFIED) & pl.col("identified") & ~pl.col("_issue")
+    note = pl.format(
+        "elasticity identified by its price test from {} (attempt {}): priced on its own "
+        "estimate, hold_statuses applies to products no test identified",
+        pl.col("test_started"),
+        pl.col("test_attempt"),
+    )
+    return frame.filter(found & (pl.col("status") != STATUS_TRAINED)).select(
+        "product_id", note.alias("test_note"), pl.lit(True).alias("test_release")
+    )
 
 
 def _optimum(e: pl.Expr) -> pl.Expr:
@@ -218,18 +296,11 @@ def _optimum(e: pl.Expr) -> pl.Expr:
     return pl.when(e < -1).then(pl.col("unit_cost") * e / (1 + e))
 
 
-def _direction(cfg: PricingConfig) -> pl.Expr:
-    """+1 (raise) or -1 (cut): towards the estimate's optimum where the rules leave room."""
-    cur, step = pl.col("current_price"), pl.col("step")
+def _direction() -> pl.Expr:
+    """+1 (raise) or -1 (cut): towards the estimate's optimum where a ladder step is allowed."""
     best = _optimum(pl.col("post_mean"))
-    want = pl.when(best.is_null() | (best > cur)).then(1).otherwise(-1)
-    seen_hi = pl.col("seen_hi").fill_null(cur) * (1 + cfg.trust_widening)
-    seen_lo = pl.col("seen_lo").fill_null(cur) * (1 - cfg.trust_widening)
-    floor = pl.col("unit_cost") * (1 + cfg.margin_floor)
-    room_up = pl.min_horizontal(seen_hi, cur * (1 + cfg.max_change_up)) >= cur * (1 + step / 2)
-    room_down = pl.max_horizontal(seen_lo, floor, cur * (1 - cfg.max_change_down)) <= cur * (
-        1 - step / 2
-    )
+    want = pl.when(best.is_null() | (best > pl.col("current_price"))).then(1).otherwise(-1)
+    room_up, room_down = pl.col("room_up").is_not_null(), pl.col("room_down").is_not_null()
     return (
         pl.when((want == 1) & room_up).then(1)
         .when((want == -1) & room_down).then(-1)
@@ -243,45 +314,19 @@ def _direction(cfg: PricingConfig) -> pl.Expr:
 def _targets(frame: pl.DataFrame, cfg: PricingConfig, as_of: dt.date) -> pl.DataFrame:
     """The target price, the arm, the rule and the probability of each test's choice."""
     if cfg.explore == "thompson":
-        return _thompson(frame, cfg)
-    base, step = pl.col("test_base_price"), pl.col("step")
+        return thompson(frame, cfg)
+    base, step, up = pl.col("test_base_price"), pl.col("step"), pl.col("test_direction") == 1
     on_step = pl.col("test_phase") % 2 == 1
+    raw = base * (1 + pl.col("test_direction") * step)
+    # At least one ladder step from today's price, inside the rules (null room: the raw step).
+    stepped = pl.when(up).then(pl.max_horizontal(raw, pl.col("room_up")))
+    stepped = stepped.otherwise(pl.min_horizontal(raw, pl.col("room_down")))
     return frame.with_columns(
-        pl.when(on_step).then(base * (1 + pl.col("test_direction") * step)).otherwise(base)
-        .alias("test_target_price"),
+        pl.when(on_step).then(stepped).otherwise(base).alias("test_target_price"),
         pl.when(on_step).then(pl.lit("step")).otherwise(pl.lit("base")).alias("test_arm"),
         pl.lit(RULE_ALTERNATE).alias("test_rule"),
         pl.lit(1.0).alias("test_probability"),
     )  # fmt: skip
-
-
-def _normal_cdf(x: float) -> float:
-    return 0.5 * (1 + erf(x / sqrt(2)))
-
-
-def _thompson(frame: pl.DataFrame, cfg: PricingConfig) -> pl.DataFrame:
-    """Price on an elasticity drawn from the posterior; one draw per product and phase."""
-    draws, probability = [], []
-    for row in frame.iter_rows(named=True):
-        key = f"{cfg.explore_seed}|{row['product_id']}|{row['test_started']}|{row['test_phase']}"
-        rng = np.random.default_rng(zlib.crc32(key.encode()))
-        mean, sd = float(row["post_mean"]), float(row["post_sd"])
-        e = float(mean + sd * rng.standard_normal())
-        cur, cost = float(row["current_price"]), float(row["unit_cost"])
-        # The optimum is above today's price exactly when e > -cur / (cur - cost).
-        cut = -cur / (cur - cost) if cur > cost else -np.inf
-        p_up = 1.0 - _normal_cdf((cut - mean) / sd)
-        up = e >= -1 or e > cut
-        target = cur * (1 + cfg.max_change_up) if e >= -1 else cost * e / (1 + e)
-        draws.append((e, target, "up" if up else "down"))
-        probability.append(p_up if up else 1.0 - p_up)
-    return frame.with_columns(
-        pl.Series("drawn_elasticity", [d[0] for d in draws], dtype=pl.Float64),
-        pl.Series("test_target_price", [d[1] for d in draws], dtype=pl.Float64),
-        pl.Series("test_arm", [d[2] for d in draws], dtype=pl.String),
-        pl.lit(RULE_THOMPSON).alias("test_rule"),
-        pl.Series("test_probability", probability, dtype=pl.Float64),
-    )
 
 
 def _risk() -> pl.Expr:
@@ -318,11 +363,14 @@ def _within_budget(plan: pl.DataFrame, frame: pl.DataFrame, cfg: PricingConfig) 
 def _steered(demand: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
     """The demand table with tested products released and aimed at their target prices.
 
-    A finished test that identified the elasticity releases its product from its hold too (the
-    hold was for the evidence the test has now found).
+    A test that identified the elasticity releases its product from its hold too, tonight and
+    on later nights while the finding holds (`test_release`): the hold was for the evidence the
+    test has now found.
     """
     testing = plan.filter(pl.col("test_status") == TESTING)
-    found = plan.filter(pl.col("test_status") == IDENTIFIED)["product_id"]
+    release = pl.col("test_release") if "test_release" in plan.columns else pl.lit(False)
+    found = plan.filter((pl.col("test_status") == IDENTIFIED) | release.fill_null(False))
+    found = found["product_id"]
     target = dict(zip(testing["product_id"], testing["test_target_price"], strict=True))
     cost = dict(zip(testing["product_id"], testing["unit_cost"], strict=True))
     # The elasticity whose profit optimum cost * e / (1 + e) is the target: e = -T / (T - cost).
@@ -364,6 +412,18 @@ def _annotate(
         pl.col("elasticity_hi").alias("_hi"),
     )  # fmt: skip
     out = out.join(est, on="product_id", how="left")
+    if "test_note" in plan.columns:
+        notes = plan.filter(pl.col("test_note").is_not_null()).select("product_id", "test_note")
+        out = (
+            out.join(notes, on="product_id", how="left")
+            .with_columns(
+                pl.when(pl.col("test_note").is_not_null())
+                .then(pl.format("{}; {}", pl.col("reason"), pl.col("test_note")))
+                .otherwise(pl.col("reason"))
+                .alias("reason")
+            )
+            .drop("test_note")
+        )
     tested = pl.col("test_status") == TESTING
 
     def units(price: str) -> pl.Expr:
@@ -412,10 +472,12 @@ def _reason(cfg: PricingConfig) -> pl.Expr:
         pl.col("test_rule"),
         pl.col("test_probability").round(2),
     )
+    attempt = pl.when(pl.col("test_attempt") > 1).then(pl.format(" (attempt {})", "test_attempt"))
     return pl.format(
-        "price test {} of {}: learning the elasticity, interval {} to {}; {}",
+        "price test {} of {}{}: learning the elasticity, interval {} to {}; {}",
         pl.col("test_phase"),
         pl.lit(cfg.explore_phases),
+        attempt.otherwise(pl.lit("")),
         lo.round(1),
         hi.round(1),
         move,

@@ -25,7 +25,7 @@ import polars as pl
 
 from pipeline import night, pricing, synth
 from pipeline.config import Settings
-from pipeline.contract import STATUS_TRAINED
+from pipeline.contract import STATUS_GATE_FAILED, STATUS_TRAINED
 from pipeline.evaluate import loglog_table, true_demand
 from pipeline.pricing import explore
 from pipeline.synth import market as mk
@@ -85,8 +85,13 @@ def _latest_versions(old: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFram
     return both.sort("trained_at").unique("product_id", keep="last").sort("product_id")
 
 
-def _engine_night(arm: _Arm, day: dt.date) -> pl.DataFrame:
-    """The night of `pipeline.night` as of `day` on the arm's own history."""
+def _engine_night(arm: _Arm, day: dt.date, shared: dict[str, night.Models] | None) -> pl.DataFrame:
+    """The night of `pipeline.night` as of `day` on the arm's own history.
+
+    `shared` (None: train alone) holds the night's models of an engine arm whose history and
+    models are identical to this one's (`_twins`): training the same data twice would give the
+    same models, so the first arm trains and the second reuses its models.
+    """
     assert arm.settings is not None
     inputs = night.inputs_from_frames(
         arm.products, arm.sales, as_of=day, versions=arm.versions,
@@ -97,8 +102,13 @@ def _engine_night(arm: _Arm, day: dt.date) -> pl.DataFrame:
     # Training time is the simulated night's, so models age on the simulated calendar.
     trained_at = dt.datetime.combine(day, dt.time(2))
     run = night.RunInfo(run_id, f"{day:%Y%m%d}-{run_id[:8]}", trained_at)
-    plan = night.plan_training(prepared, arm.settings, run, force=False)
-    models = night.train_models(prepared, plan, arm.settings)
+    if shared is not None and "models" in shared:
+        models = shared["models"]
+    else:
+        plan = night.plan_training(prepared, arm.settings, run, force=False)
+        models = night.train_models(prepared, plan, arm.settings)
+        if shared is not None:
+            shared["models"] = models
     outputs = night.price_night(prepared, models, arm.settings, run)
     if outputs.model_versions.height:
         arm.versions = _latest_versions(arm.versions, outputs.model_versions)
@@ -111,6 +121,20 @@ def _engine_night(arm: _Arm, day: dt.date) -> pl.DataFrame:
         state = pl.concat([arm.tests, rows.select(explore.STATE_COLUMNS)], how="vertical_relaxed")
         arm.tests = state.unique("product_id", keep="last").sort("product_id")
     return recs
+
+
+def _twins(arms: list[_Arm]) -> bool:
+    """Whether the engine arms have the same history and the same models (so far)."""
+    engines = [a for a in arms if a.name in ENGINE_ARMS]
+    if len(engines) < 2:
+        return False
+    first, second = engines
+    if not first.sales.equals(second.sales):
+        return False
+    if first.versions is None or second.versions is None:
+        return first.versions is None and second.versions is None
+    same = ["product_id", "trained_at", "artefact"]
+    return first.versions.select(same).equals(second.versions.select(same))
 
 
 def _policy_night(arm: _Arm, day: dt.date, truth: pl.DataFrame, settings: Settings) -> pl.DataFrame:
@@ -173,11 +197,16 @@ def _day_figures(
 
 
 def _identified(arm: _Arm) -> int:
-    """Products whose latest model is trained with an interval narrower than explore_width."""
+    """Products whose latest model has its own interval narrower than explore_width.
+
+    Its own interval: trained or gate_failed (a gate failure keeps its own elasticity), as a
+    price test counts a product identified (`pricing.explore`).
+    """
     if arm.versions is None or arm.settings is None:
         return 0
     width = pl.col("elasticity_hi") - pl.col("elasticity_lo")
-    ok = (pl.col("status") == STATUS_TRAINED) & (width < arm.settings.pricing.explore_width)
+    own = pl.col("status").is_in([STATUS_TRAINED, STATUS_GATE_FAILED])
+    ok = own & (width < arm.settings.pricing.explore_width)
     return int(arm.versions.filter(ok).height)
 
 
@@ -231,16 +260,19 @@ def _run(
     first = world.sales["ds"].max() + dt.timedelta(days=1)
     state = mk.start_events(len(market.product_ids))
     rng = np.random.default_rng([cfg.seed, 12])
-    nights = []
+    nights, twins = [], True
     for k in range(cfg.nights):
         day = first + dt.timedelta(days=k)
         events = mk.draw_events(market, state, day, rng)
         record: dict[str, Any] = {"night": k + 1, "day": day.isoformat()}
+        # Until their first different price (a test's), the engine arms share their training.
+        twins = twins and _twins(arms)
+        shared: dict[str, night.Models] | None = {} if twins else None
         for arm in arms:
             tick = time.perf_counter()
             before = arm.products.sort("product_id")["current_price"].to_numpy()
             if arm.name in ENGINE_ARMS:
-                recs = _engine_night(arm, day)
+                recs = _engine_night(arm, day, shared)
             else:
                 recs = _policy_night(arm, day, world.truth, settings)
             shelf = _put_on_shelf(arm, recs)

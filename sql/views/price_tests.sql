@@ -1,7 +1,8 @@
 -- price_tests: every price test (pipeline/pricing/explore.py), in progress or finished: when it
 -- started, its last night, its phase and status, the nights it moved the price, what it put at
 -- risk (expected profit given up at the test prices, summed over its nights, currency over each
--- night's horizon) and what it found (the elasticity and interval on its last night).
+-- night's horizon) and what it found (the elasticity and interval on its last night). A product
+-- whose test ended unidentified may test again after `explore_retry_days`: one row per attempt.
 
 with
 
@@ -19,6 +20,7 @@ final as (
     select
         product_id,
         test_started,
+        coalesce(max(test_attempt), 1) as attempt,
         max(effective_date) as last_night,
         arg_max(test_status, effective_date) as status,
         max(test_phase) as phase,
