@@ -44,8 +44,7 @@ def _rule_text(rule: str, price: float, row: dict[str, object], cfg: PricingConf
         return "best price inside the allowed range"
     if rule == TRUST_REGION:
         seen = f"{float(row['seen_lo']):.2f}-{float(row['seen_hi']):.2f}"
-        e = float(row["e"])
-        if bool(inelastic(np.array([e]), cfg)[0]):
+        if inelastic(float(row["e"]), cfg):
             return (
                 f"held within the prices it has sold at ({seen}): demand looks inelastic, so "
                 f"{cfg.objective} would rise without bound with price and the price is not raised "

@@ -153,16 +153,16 @@ def inelastic_reason(e: float, lo: float, hi: float, objective: str) -> str:
     )
 
 
-def inelastic(e: FloatArray, cfg: PricingConfig) -> BoolArray:
+def inelastic(e: FloatArray | float, cfg: PricingConfig) -> BoolArray:
     """[P] Estimates that leave the objective no interior optimum, under `hold_inelastic`.
 
     Such a product moves only within the prices it has sold at (the trust region without its
     widening, `inputs.prepare_inputs`): inside them the estimate is evidence, beyond them a
     constant elasticity above -1 would raise the price without end. Without `hold_inelastic`
-    nothing is flagged (priced like any other product).
+    nothing is flagged (priced like any other product). Takes an array or one estimate.
     """
     if not cfg.hold_inelastic:
-        return np.zeros(e.shape[0], dtype=bool)
+        return np.zeros_like(e, dtype=bool)
     with np.errstate(invalid="ignore"):
         # Profit at e = -1 still rises with price (towards the full price); revenue is flat.
         return (e >= -1) if cfg.objective == "profit" else (e > -1)
