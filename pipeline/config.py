@@ -164,8 +164,8 @@ class PricingConfig:
             at (`price_seen_lo`..`price_seen_hi` of the forecaster's table) widened by this
             fraction on each side, since the demand curve is a local fit; a price already
             outside stays where it is. The default, one run's maximum change, lets a product
-            step once past the prices seen, then wait for sales there (the range is a quantile
-            of its days). A large value (e.g. 10) turns it off in effect.
+            step once past the prices seen, then wait for a week of sales there
+            (`features.PRICE_SEEN_DAYS`). A large value (e.g. 10) turns it off in effect.
         hold_inelastic: a product whose elasticity estimate is -1 or above (profit, or
             revenue, would rise without bound with price, so only a cap would stop it) moves
             only within the prices it has sold at, never beyond them, and is held where it has

@@ -265,28 +265,34 @@ def seasonal_naive(units: np.ndarray, origin: int, horizon: int, season: int = 7
     return units[:, source]
 
 
-# A price paid on fewer than about this share of a product's regular days is not yet evidence of
-# its demand there (one-day glitches, a move made last week).
-PRICE_SEEN_QUANTILE = 0.05
+# A price counts as one a product has sold at once it was paid on this many regular days: a week
+# at a price covers every weekday once, and one-day glitches stay out. A count, not a share of the
+# history: a product with two years of history learns a new price as fast as one with two months,
+# so the trust region widens a week after each step beyond it.
+PRICE_SEEN_DAYS = 7
 
 
-def price_seen_range(sales: pl.DataFrame, quantile: float = PRICE_SEEN_QUANTILE) -> pl.DataFrame:
+def price_seen_range(sales: pl.DataFrame, min_days: int = PRICE_SEEN_DAYS) -> pl.DataFrame:
     """The prices each product has sold at: the range the pricing engine's trust region keeps to.
 
-    Over each product's uncensored rows (no stockout) without a promotion, the `quantile` and
-    `1 - quantile` quantiles of the price paid (each an actual price paid). A promotion's display
-    lifts demand beyond its price cut, so a promotional price is no evidence of demand at that
-    price as a regular one; a product sold only on promotion falls back to all uncensored rows.
-    The forecaster's product table and the evaluation's log-log baseline both call this, so the
-    model and the baseline are priced under the same trust region.
+    Over each product's uncensored rows (no stockout) without a promotion, the `min_days`-th
+    lowest and the `min_days`-th highest price paid (each an actual price paid): a price paid on
+    fewer days at either end is not yet evidence of demand there. A product with fewer than
+    2 * `min_days` such rows keeps the middle of its prices (the median, at its fewest). A
+    promotion's display lifts demand beyond its price cut, so a promotional price is no evidence
+    of demand at that price as a regular one; a product sold only on promotion falls back to all
+    uncensored rows. The forecaster's product table and the evaluation's log-log baseline both
+    call this, so the model and the baseline are priced under the same trust region.
 
     Args:
         sales: product_id, price, and optionally stockout, promo (one row per observed day).
-        quantile: share of days cut from each end, in [0, 0.5).
+        min_days: days a price must be paid on to count at either end (at least 1).
 
     Returns:
         product_id, price_seen_lo, price_seen_hi: one row per product with an uncensored day.
     """
+    if min_days < 1:
+        raise ValueError(f"min_days must be at least 1, got {min_days}")
     flag = {
         name: pl.col(name).fill_null(False) if name in sales.columns else pl.lit(False)
         for name in ("stockout", "promo")
@@ -295,10 +301,11 @@ def price_seen_range(sales: pl.DataFrame, quantile: float = PRICE_SEEN_QUANTILE)
     rows = rows.select("product_id", "price", flag["promo"].alias("_promo"))
 
     def bounds(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
-        price = pl.col("price")
+        n = pl.len()
+        k = pl.min_horizontal(pl.lit(min_days, pl.UInt32), (n + 1) // 2)
+        price = pl.col("price").sort()
         return frame.group_by("product_id").agg(
-            price.quantile(quantile, "nearest").alias(f"lo{suffix}"),
-            price.quantile(1 - quantile, "nearest").alias(f"hi{suffix}"),
+            price.get(k - 1).alias(f"lo{suffix}"), price.get(n - k).alias(f"hi{suffix}")
         )
 
     regular = bounds(rows.filter(~pl.col("_promo")), "_regular")

@@ -356,19 +356,21 @@ def test_replayed_nights_on_an_inelastic_estimate_do_not_walk_the_price_to_its_c
 
 def test_replayed_nights_learn_the_region_only_from_sales_at_the_new_price() -> None:
     # 200 days at 3.49-3.99; each night's price then sells for a day. A new price counts as seen
-    # once it fills 5% of the days, so ten nights at the edge do not widen the region.
+    # once it sold on a week of days, so the edge widens the region only after a week there.
     days = [3.49] * 150 + [3.99] * 50
     cfg = PricingConfig(price_endings=(), hold_inelastic=False)
-    price, prices = 3.49, []
-    for night in range(10):
+    price, prices, his = 3.49, [], []
+    for _ in range(10):
         sales = pl.DataFrame({"product_id": ["a"] * len(days), "price": days})
         seen = price_seen_range(sales).drop("product_id").row(0, named=True)
         row = one(cfg, current_price=price, max_price=6.0, **INELASTIC, **seen)
         price = row["recommended_price"]
         prices.append(price)
+        his.append(seen["price_seen_hi"])
         days.append(price)
-        assert seen["price_seen_hi"] == 3.99, night
-    assert prices == [3.83, 4.21] + [4.38] * 8
+    # Night 9 has a week of days at 4.21 or more (4.21 once, 4.38 six times), night 10 at 4.38.
+    assert his == [3.99] * 8 + [4.21, 4.38]
+    assert prices == [3.83, 4.21] + [4.38] * 6 + [4.63, 4.81]
 
 
 # --- where the prices seen come from -------------------------------------------------------------
@@ -377,15 +379,27 @@ def test_replayed_nights_learn_the_region_only_from_sales_at_the_new_price() -> 
 def test_prices_seen_leave_out_stockouts_promotions_and_rare_prices() -> None:
     sales = pl.DataFrame(
         {
-            "product_id": ["a"] * 100 + ["b"] * 3,
-            "price": [3.49] * 90 + [3.99] * 8 + [9.99] * 2 + [1.0, 2.0, 3.0],
-            "stockout": [False] * 89 + [True] + [False] * 13,
-            "promo": [False] * 100 + [True] * 3,
+            "product_id": ["a"] * 100 + ["b"] * 14 + ["c"] * 3,
+            "price": [3.49] * 90 + [3.99] * 8 + [9.99] * 2 + [1.0] * 7 + [3.0] * 7 + [1.0, 2.0, 3.0],
+            "stockout": [False] * 89 + [True] + [False] * 27,
+            "promo": [False] * 100 + [True] * 14 + [False] * 3,
         }
     )
     seen = price_seen_range(sales)
-    # a: 2 days of 9.99 are under 5% of its days; b sold only on promotion: all its prices count.
-    assert seen.rows() == [("a", 3.49, 3.99), ("b", 1.0, 3.0)]
+    # a: 2 days of 9.99 are under a week; b sold only on promotion: all its prices count;
+    # c has under two weeks of days: the middle of its prices.
+    assert seen.rows() == [("a", 3.49, 3.99), ("b", 1.0, 3.0), ("c", 2.0, 2.0)]
+
+
+def test_a_new_price_counts_as_seen_after_a_week_whatever_the_history_length() -> None:
+    for history in (30, 700):
+        days = [5.0] * history
+        for week in (6, 7):
+            sales = pl.DataFrame({"product_id": "a", "price": days + [5.5] * week})
+            hi = price_seen_range(sales)["price_seen_hi"].item()
+            assert hi == (5.5 if week == 7 else 5.0), (history, week)
+    with pytest.raises(ValueError, match="min_days"):
+        price_seen_range(sales, min_days=0)
 
 
 def test_the_product_table_and_the_log_log_baseline_carry_the_same_prices_seen() -> None:

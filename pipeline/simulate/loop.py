@@ -70,7 +70,34 @@ class _Arm:
 
 def _world(cfg: SimConfig) -> synth.World:
     spec = synth.scaled(synth.scenario(cfg.scenario).spec, cfg.products, cfg.days)
-    return synth.generate(spec, cfg.seed)
+    world = synth.generate(spec, cfg.seed)
+    return replace(world, products=_regular_shelf(world.products, world.sales))
+
+
+def _regular_shelf(products: pl.DataFrame, sales: pl.DataFrame) -> pl.DataFrame:
+    """The catalogue with each product's shelf price at its regular price.
+
+    A world's history can end in a promotion, and its catalogue then carries the promotional
+    price as today's (`synth.catalogue.products_frame`). The loop's market runs promotions on top
+    of the shelf price (`market.paid_prices`), so a shelf left at a promotional price would be
+    cut again by every later promotion and kept as a regular price by every policy. The shelf
+    starts instead at the price of each product's last day without a promotion (today's price
+    where it never had one), inside its guardrails.
+    """
+    regular = (
+        sales.filter(~pl.col("promo").fill_null(False))
+        .sort("ds")
+        .group_by("product_id")
+        .agg(pl.col("price").last().alias("_regular"))
+    )
+    shelf = pl.coalesce("_regular", "current_price")
+    low = pl.coalesce("min_price", shelf)
+    high = pl.coalesce("max_price", shelf)
+    return (
+        products.join(regular, on="product_id", how="left")
+        .with_columns(pl.min_horizontal(pl.max_horizontal(shelf, low), high).alias("current_price"))
+        .drop("_regular")
+    )
 
 
 def _engine_settings(settings: Settings, folder: Path, name: str) -> Settings:
@@ -182,8 +209,11 @@ def _day_figures(
     margin = np.where(on_sale, paid - market.unit_cost, 0.0)
     sold = dict(zip(sales["product_id"], sales["units"], strict=True))
     units = np.array([sold.get(pid, 0.0) for pid in market.product_ids])
+    profit = margin * expected
     figures: dict[str, Any] = {
-        "expected_profit": float((margin * expected).sum()),
+        "expected_profit": float(profit.sum()),
+        # The products whose true elasticity is below -1: their best price is inside the range.
+        "expected_profit_elastic": float(profit[market.demand.elasticity < -1].sum()),
         "realised_profit": float((margin * units).sum()),
         "price_changes": int((np.abs(shelf - before) > 1e-9).sum()),
     }

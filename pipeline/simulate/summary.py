@@ -3,7 +3,10 @@
 Uplift is profit above `keep` (today's prices kept); capture is a policy's uplift over the oracle's
 (the same engine on the true demand, under the same rules). Expected profit (the true mean at the
 shelf prices) is the headline, since it does not depend on one draw of noise; realised profit is
-reported beside it.
+reported beside it. Capture is also given over the products whose true elasticity is below -1
+("elastic"): a constant elasticity of -1 or above makes the oracle's profit rise with price up to
+max_price, a walk the engine refuses on an estimate (`pricing.hold_inelastic`), so the elastic
+products show how well the engine prices where a best price exists inside the range.
 """
 
 from __future__ import annotations
@@ -46,6 +49,14 @@ def summarise(result: dict[str, Any], key: str = "expected_profit") -> dict[str,
             "capture": _capture(gain[-1], oracle_gain[-1]),
             "capture_last_7": _capture(gain_last, oracle_last),
             "price_changes": sum(r[arm]["price_changes"] for r in nights),
+        }
+    elastic = "expected_profit_elastic"
+    if key == "expected_profit" and all(elastic in nights[0].get(a, {}) for a in arms):
+        sub = summarise(result, elastic)
+        out["elastic"] = {"oracle_uplift": sub["oracle_uplift"]} | {
+            arm: {k: v for k, v in sub[arm].items() if k != "price_changes"}
+            for arm in _COMPARED
+            if arm in sub
         }
     if "engine_off" in arms:
         tests, off = _cumulative(nights, "engine", key), _cumulative(nights, "engine_off", key)
