@@ -411,16 +411,33 @@ def report(
         str | None, typer.Option("--product", help="Product whose curves are drawn.")
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out-dir", help="Folder (default: reports/ by the warehouse).")
+        Path | None,
+        typer.Option(
+            "--out-dir",
+            help="Folder (default: reports/ by the warehouse; with --simulation, the JSON's).",
+        ),
+    ] = None,
+    simulation: Annotated[
+        Path | None,
+        typer.Option(
+            "--simulation",
+            help="Report this `pricing simulate --out` JSON instead: cumulative profit of each "
+            "policy against the oracle, capture, and the nights.",
+        ),
     ] = None,
     warehouse: WarehouseOpt = None,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Write an HTML report with plots of the latest nightly run."""
+    """Write an HTML report with plots of the latest nightly run (or of a simulation)."""
     from pipeline import report as rp
 
     def action() -> None:
+        if simulation is not None:
+            from pipeline.simulate.report import write_simulation_report
+
+            typer.echo(f"wrote {write_simulation_report(simulation, out_dir)}")
+            return
         path = rp.write_report(settings_of(warehouse, config).warehouse, out_dir, product)
         typer.echo(f"wrote {path}")
 

@@ -34,10 +34,11 @@ from matplotlib.ticker import MaxNLocator
 
 from pipeline import warehouse
 from pipeline.contract import ACTIONS, CHANGE_ACTIONS
+from pipeline.errors import UserError
 from pipeline.summary import hold_reasons
 
 
-class ReportError(ValueError):
+class ReportError(UserError, ValueError):
     """Nothing to report yet; the message says which command makes it."""
 
 
@@ -255,12 +256,14 @@ def _pick(recs: pl.DataFrame, product_id: str | None) -> dict:
     return match.row(0, named=True)
 
 
-def _image(fig: Figure, alt: str) -> str:
+def image_tag(fig: Figure, alt: str) -> str:
+    """An <img> element with the figure embedded as a PNG (the page needs no other file)."""
     data = base64.b64encode(figure_png(fig)).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _table(frame: pl.DataFrame) -> str:
+def html_table(frame: pl.DataFrame) -> str:
+    """A frame as an HTML table (floats with thousands separators and two decimals)."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
@@ -280,7 +283,7 @@ def _backtest_section(frame: pl.DataFrame) -> str:
             "days are loaded; to look back now, replay a past night with "
             "<code>pricing nightly --as-of YYYY-MM-DD</code>.</p>"
         )
-    return _image(plot_backtest(frame), "forecast against actuals") + (
+    return image_tag(plot_backtest(frame), "forecast against actuals") + (
         f"<p>{frame.height} product-days, WAPE {wape(frame):.1%} (stockout days left out; "
         "forecasts moved to the price actually paid).</p>"
     )
@@ -298,14 +301,14 @@ def report_html(recs: pl.DataFrame, frame: pl.DataFrame, rec: dict) -> str:
         "<h2>Forecast against actuals</h2>",
         _backtest_section(frame),
         f"<h2>Demand and profit curve: {html.escape(rec['product_id'])}</h2>",
-        _image(plot_curves(rec), "demand and profit curves"),
+        image_tag(plot_curves(rec), "demand and profit curves"),
         f"<p>{html.escape(rec['reason'])}</p>",
         "<h2>Distribution of price changes</h2>",
-        _image(plot_changes(recs), "distribution of price changes"),
+        image_tag(plot_changes(recs), "distribution of price changes"),
         "<h3>Holds by reason</h3>",
-        _table(hold_reasons(recs)),
+        html_table(hold_reasons(recs)),
         "<h3>Largest expected profit changes</h3>",
-        _table(largest.select(columns)),
+        html_table(largest.select(columns)),
     ]
     style = "body{font-family:sans-serif;max-width:960px;margin:2em auto}td,th{padding:2px 8px}"
     body = "\n".join(sections)

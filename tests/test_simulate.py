@@ -1,18 +1,33 @@
-"""The closed loop (pipeline/simulate) on a CI-sized world: 20 products, 120 days, 3 nights."""
+"""The closed loop (pipeline/simulate) on a CI-sized world: 20 products, 120 days, 3 nights,
+and its report (`pricing report --simulation`)."""
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
+import json
 
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
 from pipeline.config import ModelConfig, Settings
+from pipeline.report import ReportError
 from pipeline.simulate import SimConfig, simulate, summarise
+from pipeline.simulate.loop import _regular_shelf
+from pipeline.simulate.report import read_result, write_simulation_report
+
+
+@pytest.fixture(scope="module")
+def three_nights(tmp_path_factory) -> dict:
+    cfg = SimConfig(nights=3, products=20, days=120, seed=0)
+    settings = Settings(model=ModelConfig(epochs=1, min_epochs=1))
+    return simulate(cfg, settings, workdir=tmp_path_factory.mktemp("sim"))
 
 
 @pytest.mark.slow
-def test_three_nights_run_every_policy(tmp_path) -> None:
-    cfg = SimConfig(nights=3, products=20, days=120, seed=0)
-    settings = Settings(model=ModelConfig(epochs=1, min_epochs=1))
-    result = simulate(cfg, settings, workdir=tmp_path)
+def test_three_nights_run_every_policy(three_nights) -> None:
+    result = three_nights
     assert [r["night"] for r in result["nights"]] == [1, 2, 3]
     first = result["nights"][0]
     assert set(first) >= {"engine", "engine_off", "loglog", "oracle", "keep"}
@@ -22,6 +37,60 @@ def test_three_nights_run_every_policy(tmp_path) -> None:
     summary = summarise(result)
     assert summary["oracle_uplift"] > 0
     assert {"uplift", "capture", "capture_last_7"} <= set(summary["engine"])
+    # The elastic products are a part of the whole: their uplift is reported on its own too.
+    assert 0 < summary["elastic"]["oracle_uplift"] <= summary["oracle_uplift"] + 1e-6
+    for record in result["nights"]:
+        for arm in ("engine", "oracle", "keep"):
+            assert record[arm]["expected_profit_elastic"] <= record[arm]["expected_profit"] + 1e-6
+
+
+@pytest.mark.slow
+def test_pricing_report_draws_a_simulation_against_its_oracle(three_nights, tmp_path) -> None:
+    path = tmp_path / "sim.json"
+    path.write_text(json.dumps(three_nights, default=str))
+    run = CliRunner().invoke(app, ["report", "--simulation", str(path)])
+    assert run.exit_code == 0, run.output
+    page = (tmp_path / "sim.html").read_text()
+    assert page.count("<img") == 1 and "data:image/png;base64," in page
+    assert "capture on elastic products" in page and "engine_off" in page
+    assert page.count("<tr>") == 1 + 3 + 1 + 3  # capture: header + 3 policies; nights: 1 + 3
+
+
+def test_a_simulation_report_refuses_files_that_are_not_one(tmp_path) -> None:
+    with pytest.raises(ReportError, match="no such file"):
+        read_result(tmp_path / "missing.json")
+    (tmp_path / "x.json").write_text("{not json")
+    with pytest.raises(ReportError, match="not a JSON file"):
+        write_simulation_report(tmp_path / "x.json")
+    (tmp_path / "y.json").write_text(json.dumps({"nights": []}))
+    with pytest.raises(ReportError, match="not a simulation"):
+        read_result(tmp_path / "y.json")
+    run = CliRunner().invoke(app, ["report", "--simulation", str(tmp_path / "y.json")])
+    assert run.exit_code == 1 and "not a simulation" in run.output
+
+
+def test_the_loop_starts_at_regular_shelf_prices() -> None:
+    # b's history ends in a promotion: its shelf starts at its last regular price, inside its
+    # guardrails; a never had a regular day (kept as it is); c's regular price is above max_price.
+    day = [dt.date(2026, 1, d) for d in (1, 2, 3)]
+    sales = pl.DataFrame(
+        {
+            "product_id": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
+            "ds": day * 3,
+            "price": [4.0, 4.0, 4.0, 5.0, 5.5, 4.4, 9.0, 9.0, 7.0],
+            "promo": [True] * 3 + [False, False, True] + [False, False, True],
+        }
+    )
+    products = pl.DataFrame(
+        {
+            "product_id": ["a", "b", "c"],
+            "current_price": [4.0, 4.4, 7.0],
+            "min_price": [3.0, 3.0, 5.0],
+            "max_price": [6.0, 8.0, 8.0],
+        }
+    )
+    shelf = _regular_shelf(products, sales).sort("product_id")["current_price"].to_list()
+    assert shelf == [4.0, 5.5, 8.0]
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-_COMPARED = ("engine", "engine_off", "loglog")
+COMPARED = ("engine", "engine_off", "loglog")
 
 
 def _cumulative(nights: list[dict[str, Any]], arm: str, key: str) -> list[float]:
@@ -41,7 +41,7 @@ def summarise(result: dict[str, Any], key: str = "expected_profit") -> dict[str,
     out: dict[str, Any] = {"oracle_uplift": oracle_gain[-1]}
     last = max(0, len(nights) - 7)
     oracle_last = oracle_gain[-1] - (oracle_gain[last - 1] if last else 0.0)
-    for arm in (a for a in _COMPARED if a in arms):
+    for arm in (a for a in COMPARED if a in arms):
         gain = [c - k for c, k in zip(_cumulative(nights, arm, key), keep, strict=True)]
         gain_last = gain[-1] - (gain[last - 1] if last else 0.0)
         out[arm] = {
@@ -55,7 +55,7 @@ def summarise(result: dict[str, Any], key: str = "expected_profit") -> dict[str,
         sub = summarise(result, elastic)
         out["elastic"] = {"oracle_uplift": sub["oracle_uplift"]} | {
             arm: {k: v for k, v in sub[arm].items() if k != "price_changes"}
-            for arm in _COMPARED
+            for arm in COMPARED
             if arm in sub
         }
     if "engine_off" in arms:
@@ -94,16 +94,16 @@ def night_line(record: dict[str, Any], arms: list[str]) -> str:
     )
 
 
-def plot(result: dict[str, Any], path: Path) -> None:
-    """Cumulative expected profit above today's prices per policy, night by night (PNG)."""
-    from pipeline.report import figure_png, plt  # matplotlib only where a plot is asked for
+def cumulative_figure(result: dict[str, Any]) -> Any:
+    """Cumulative expected profit above today's prices per policy, night by night (a Figure)."""
+    from pipeline.report import plt  # matplotlib only where a plot is asked for
 
     nights = result["nights"]
     arms = result["config"]["arms"]
     keep = _cumulative(nights, "keep", "expected_profit")
     fig, ax = plt.subplots(figsize=(8, 4.5))
     x = [r["night"] for r in nights]
-    for arm in (a for a in ("oracle", *_COMPARED) if a in arms):
+    for arm in (a for a in ("oracle", *COMPARED) if a in arms):
         gain = [c - k for c, k in zip(_cumulative(nights, arm, "expected_profit"), keep,
                                       strict=True)]  # fmt: skip
         ax.plot(x, gain, label=arm)
@@ -111,5 +111,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("cumulative expected profit above today's prices")
     ax.legend()
     ax.grid(alpha=0.3)
+    return fig
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """`cumulative_figure` as a PNG file."""
+    from pipeline.report import figure_png, plt
+
+    fig = cumulative_figure(result)
     Path(path).write_bytes(figure_png(fig))
     plt.close(fig)
