@@ -340,6 +340,7 @@ def simulate(
 
     def action() -> None:
         import json
+        import time
         from dataclasses import replace
 
         from pipeline import synth
@@ -359,9 +360,13 @@ def simulate(
             settings = replace(settings, model=model)
         cfg = SimConfig(nights=nights, products=products, days=days, scenario=scenario, seed=seed)
         typer.echo(table_header(list(cfg.arms)), err=True)
-        result = simulate_loop(
-            cfg, settings, lambda night: typer.echo(night_line(night, list(cfg.arms)), err=True)
-        )
+        start = time.perf_counter()
+
+        def show(night: dict) -> None:
+            line = night_line(night, list(cfg.arms), cfg.nights, time.perf_counter() - start)
+            typer.echo(line, err=True)
+
+        result = simulate_loop(cfg, settings, show)
         result["summary"] = summarise(result)
         if plot is not None:
             sim_summary.plot(result, plot)

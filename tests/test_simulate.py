@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.config import ModelConfig, Settings
 from pipeline.report import ReportError
-from pipeline.simulate import SimConfig, simulate, summarise
+from pipeline.simulate import SimConfig, night_line, simulate, summarise, table_header
 from pipeline.simulate.loop import _regular_shelf
 from pipeline.simulate.report import read_result, write_simulation_report
 
@@ -102,3 +102,14 @@ def test_engine_arms_share_the_training_of_identical_histories(tmp_path) -> None
     assert result["nights"][0]["engine_off"]["expected_profit"] > 0
     assert any(p.is_file() for p in (tmp_path / "engine" / "models").rglob("*"))
     assert not (tmp_path / "engine_off" / "models").exists()
+
+
+def test_each_night_line_shows_the_progress_and_the_time_left() -> None:
+    arms = ["engine", "oracle", "keep"]
+    record = {"night": 14, "day": "2026-11-14"} | {
+        arm: {"expected_profit": 1000.0 * (k + 1), "price_changes": 2, "seconds": 1.0}
+        for k, arm in enumerate(arms)
+    }
+    line = night_line(record, arms, total=56, elapsed=700.0)  # 50 s a night, 42 nights to go
+    assert line.startswith("[#####...............] 0:35:00    14 2026-11-14")
+    assert "3,000" in line and len(table_header(arms)) == len(line)

@@ -77,20 +77,34 @@ def _ahead_from(ahead: list[bool]) -> int | None:
     return night
 
 
+_BAR = 20
+
+
 def table_header(arms: list[str]) -> str:
-    """The terminal table's header: night, day, each policy's expected profit, tests."""
+    """The terminal table's header: progress, night, day, each policy's expected profit, tests."""
     cells = "".join(f"{a:>12}" for a in arms)
-    return f"{'night':>5} {'day':<10}{cells}{'testing':>9}{'ident.':>8}{'changes':>9}{'s':>6}"
+    return (
+        f"{'progress':<{_BAR + 2}} {'left':>7} {'night':>5} {'day':<10}{cells}"
+        f"{'testing':>9}{'ident.':>8}{'changes':>9}{'s':>6}"
+    )
 
 
-def night_line(record: dict[str, Any], arms: list[str]) -> str:
-    """One night of the terminal table (expected profit of the day per policy)."""
+def night_line(
+    record: dict[str, Any], arms: list[str], total: int | None = None, elapsed: float = 0.0
+) -> str:
+    """One night of the terminal table (expected profit of the day per policy), after a bar of
+    the nights done out of `total` and the time left at the pace so far (`elapsed` seconds)."""
     engine = record["engine"]
+    done, total = record["night"], total or record["night"]
+    filled = round(_BAR * min(done, total) / max(total, 1))
+    left = elapsed / max(done, 1) * max(total - done, 0)
+    clock = f"{int(left // 3600)}:{int(left % 3600 // 60):02d}:{int(left % 60):02d}"
     cells = "".join(f"{record[a]['expected_profit']:>12,.0f}" for a in arms)
     seconds = sum(record[a].get("seconds", 0.0) for a in arms)
     return (
-        f"{record['night']:>5} {record['day']:<10}{cells}{engine.get('testing', 0):>9}"
-        f"{engine.get('identified', 0):>8}{engine['price_changes']:>9}{seconds:>6.0f}"
+        f"[{'#' * filled}{'.' * (_BAR - filled)}] {clock:>7} {done:>5} {record['day']:<10}{cells}"
+        f"{engine.get('testing', 0):>9}{engine.get('identified', 0):>8}"
+        f"{engine['price_changes']:>9}{seconds:>6.0f}"
     )
 
 
