@@ -110,30 +110,36 @@ def local_alpha(y: np.ndarray, mu: np.ndarray, good: np.ndarray) -> np.ndarray:
     return np.clip(alpha, 0.0, 5.0)[:, None]
 
 
-def influence(fit: GlmFit, x: np.ndarray) -> np.ndarray:
-    """Each day's weight in each coefficient's estimate: bread x_t w_t, [P, T, F]."""
-    return np.matmul(x, fit.bread) * fit.weights[..., None]
+def influence(fit: GlmFit, x: np.ndarray, columns: slice = slice(None)) -> np.ndarray:
+    """Each day's weight in the estimates of `columns` (all by default): bread x_t w_t [P, T, C]."""
+    return np.matmul(x, fit.bread[:, :, columns]) * fit.weights[..., None]
 
 
 def robust_variance(
-    fit: GlmFit, x: np.ndarray, y: np.ndarray, good: np.ndarray, block: int = CLUSTER_DAYS
+    fit: GlmFit,
+    influence: np.ndarray,
+    y: np.ndarray,
+    good: np.ndarray,
+    columns: slice = slice(None),
+    block: int = CLUSTER_DAYS,
 ) -> np.ndarray:
-    """Cluster-robust (sandwich) variance of each coefficient, clustered by `block` days: [P, F].
+    """Cluster-robust (sandwich) variance of the coefficients `columns`, clustered by `block` days.
 
-    Each day's pull on the coefficients is its influence times its working residual; pulls are
+    `influence` [P, T, C] is theirs (`influence(fit, x, columns)`); returns [P, C]. Each day's
+    pull on the coefficients is its influence times its working residual; pulls are
     summed within blocks of `block` consecutive days, and their squares summed (times G / (G - 1)
     for G blocks). It is never below the model-based variance (bread x Pearson dispersion),
     which it matches for a well-specified model with independent days, and which it replaces
     where the data say nothing (a price that never moved).
     """
-    p, t, f = x.shape
-    diag = np.arange(f)
+    p, t, c = influence.shape
+    diag = np.arange(fit.bread.shape[-1])[columns]
     model_based = fit.bread[:, diag, diag] * fit.phi[:, None]
     resid = good * (y - fit.mu) / np.maximum(fit.mu, 1e-9)
     n_blocks = -(-t // block)
-    pulls = np.zeros((p, n_blocks * block, f))
-    pulls[:, :t] = influence(fit, x) * resid[..., None]
-    sums = pulls.reshape(p, n_blocks, block, f).sum(axis=2)  # [P, G, F]
+    pulls = np.zeros((p, n_blocks * block, c))
+    pulls[:, :t] = influence * resid[..., None]
+    sums = pulls.reshape(p, n_blocks, block, c).sum(axis=2)  # [P, G, C]
     used = np.zeros((p, n_blocks * block), dtype=bool)
     used[:, :t] = good > 0
     g = used.reshape(p, n_blocks, block).any(axis=2).sum(axis=1)

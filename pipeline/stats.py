@@ -196,9 +196,8 @@ def _fit(panel: Panel, calendar: np.ndarray, groups: np.ndarray | None, iteratio
     source = identification(panel)
     has_promo = (good * panel.promo).sum(axis=1) > 0
     fit = glm.nb_glm(x, y, good, start, None, iterations)
-    variance = glm.robust_variance(fit, x, y, good) + glm.drift_variance(
-        fit, glm.influence(fit, x), y, good
-    )
+    h = glm.influence(fit, x)
+    variance = glm.robust_variance(fit, h, y, good) + glm.drift_variance(fit, h, y, good)
     columns = np.r_[np.arange(1, calendar.shape[1] + 1), x.shape[-1] - 2]
     mask = np.repeat((good.sum(axis=1) >= _POOLING_MIN_DAYS)[:, None], columns.size, axis=1)
     # Only products with promotions and regular moves tell the promotion's lift apart.
@@ -211,10 +210,13 @@ def _fit(panel: Panel, calendar: np.ndarray, groups: np.ndarray | None, iteratio
     prior = _group_prior(fit.beta, variance, np.asarray(groups), mask, columns)
     if prior[1].any():
         fit = glm.nb_glm(x, y, good, start, prior, iterations)
-    drift = glm.drift_variance(fit, glm.influence(fit, x)[..., -1:], y, good)[:, 0]
+    # Only the elasticity's (last) column is needed from here on.
+    last = slice(-1, None)
+    h = glm.influence(fit, x, last)
+    variance = glm.robust_variance(fit, h, y, good, last) + glm.drift_variance(fit, h, y, good)
     return _RawFit(
         elasticity=fit.beta[:, -1],
-        se=np.sqrt(glm.robust_variance(fit, x, y, good)[:, -1] + drift),
+        se=np.sqrt(variance[:, 0]),
         promo_effect=np.where(has_promo, fit.beta[:, -2], np.nan),
         identified_by=source,
         confounding_z=_confounding_z(
@@ -278,11 +280,10 @@ def _confounding_z(
         week: [T] week index of each day (weeks start on Monday).
     """
     w = good * fit.weights
-    onehot = (week[:, None] == np.arange(week.max() + 1)[None, :]).astype(np.float64)  # [T, W]
-    total = np.maximum(w @ onehot, 1e-12)  # [P, W]
+    total = np.maximum(_weekly_sums(w, week), 1e-12)  # [P, W]
     z = np.log(np.maximum(fit.mu, 1e-300)) + (y - fit.mu) / np.maximum(fit.mu, 1e-9)
-    z_within = z - ((w * z) @ onehot / total)[:, week]
-    x_within = x - (np.einsum("ptf,tw->pwf", x * w[..., None], onehot) / total[..., None])[:, week]
+    z_within = z - (_weekly_sums(w * z, week) / total)[:, week]
+    x_within = x - (_weekly_sums(x * w[..., None], week) / total[..., None])[:, week]
     xt = np.swapaxes(x_within, 1, 2)
     bread = np.linalg.inv(np.matmul(xt * w[:, None, :], x_within) + fit.precision)
     rhs = np.matmul(xt, (w * z_within)[..., None]) + fit.pull[..., None]
@@ -296,6 +297,17 @@ def _confounding_z(
     moved = (w * x_within[..., -1] ** 2).sum(axis=1) > 1e-6
     z_stat = (fit.beta[:, -1] - within) / np.sqrt(np.maximum(variance, 1e-12))
     return np.where(moved, z_stat, np.nan)
+
+
+def _weekly_sums(a: np.ndarray, week: np.ndarray) -> np.ndarray:
+    """Sums of `a` [P, T, ...] over each week's days: [P, W, ...], W = week.max() + 1.
+
+    `week` [T] is nondecreasing (days in order); a week without days sums to 0.
+    """
+    starts = np.flatnonzero(np.r_[True, np.diff(week) != 0])
+    sums = np.zeros((a.shape[0], week.max() + 1, *a.shape[2:]))
+    sums[:, week[starts]] = np.add.reduceat(a, starts, axis=1)
+    return sums
 
 
 def _group_prior(

@@ -151,6 +151,53 @@ def test_each_cell_computes_what_the_keras_layer_of_its_kind_computes(name) -> N
     )
 
 
+@pytest.mark.parametrize("return_carry", [False, True])
+def test_the_lstm_backward_pass_gives_autodiffs_gradients(return_carry) -> None:
+    """The LSTM's hand-derived backward pass (`cells._lstm_states`) against autodiff of its step:
+    the same forward values, and the same gradients by inputs, starting carry and weights."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the gradient tape here is TensorFlow's")
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 2, 9, 4)).astype("float32")
+    start = (0.5 * rng.normal(size=(3, 2, 10))).astype("float32")
+    weight = rng.normal(size=(3, 2, 9, 10 if return_carry else 5)).astype("float32")
+    layer = model.PerProductLSTM(2, 5)
+    layer(x)
+
+    def autodiff_states(x, carry0, return_carry):
+        h = layer.units
+        xw = ops.einsum("splf,pfg->lpsg", x, layer.kernel) + layer.bias[None, :, None]
+
+        def step(carry, z):
+            z = z + ops.matmul(carry[..., :h], layer.recurrent)
+            i, f, g, o = ops.split(z, 4, axis=-1)
+            c = ops.sigmoid(f) * carry[..., h:] + ops.sigmoid(i) * ops.tanh(g)
+            new = ops.concatenate([ops.sigmoid(o) * ops.tanh(c), c], axis=-1)
+            return new, new
+
+        states = ops.scan(step, carry0, xw)[1]
+        return states if return_carry else states[..., :h]
+
+    def gradients():
+        inputs = [tf.constant(x), tf.constant(start)]
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            out = layer(inputs[0], initial_state=inputs[1], return_carry=return_carry)
+            loss = tf.reduce_sum(out * weight) + tf.reduce_sum(tf.sin(out))
+        return out, tape.gradient(loss, inputs + list(layer.trainable_variables))
+
+    mine = gradients()
+    layer._states = autodiff_states
+    reference = gradients()
+    np.testing.assert_array_equal(mine[0], reference[0])
+    for got, want in zip(mine[1], reference[1], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_a_backward_layer_would_read_the_future_of_every_origin() -> None:
     # What a bidirectional layer adds is a pass from the segment's end back to each origin: on
     # whole-history training segments its state at origin t has read days after t, which the

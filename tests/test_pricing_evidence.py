@@ -380,7 +380,12 @@ def test_prices_seen_leave_out_stockouts_promotions_and_rare_prices() -> None:
     sales = pl.DataFrame(
         {
             "product_id": ["a"] * 100 + ["b"] * 14 + ["c"] * 3,
-            "price": [3.49] * 90 + [3.99] * 8 + [9.99] * 2 + [1.0] * 7 + [3.0] * 7 + [1.0, 2.0, 3.0],
+            "price": [3.49] * 90
+            + [3.99] * 8
+            + [9.99] * 2
+            + [1.0] * 7
+            + [3.0] * 7
+            + [1.0, 2.0, 3.0],
             "stockout": [False] * 89 + [True] + [False] * 27,
             "promo": [False] * 100 + [True] * 14 + [False] * 3,
         }

@@ -31,8 +31,13 @@ from __future__ import annotations
 
 import os
 
-# Set before any submodule imports keras (and with it TensorFlow), which reads it once.
+# Set before any submodule imports keras (and with it TensorFlow), which reads them once.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with AVX-512 or newer; on an
+# AVX2-only CPU it falls back to Eigen, whose batched matmul of the per-product recurrent step is
+# about 4x slower (training about 2x). Their sums may differ from Eigen's in the last bits; set
+# TF_ENABLE_ONEDNN_OPTS=0 where runs on different runners must match bit for bit (README).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from pipeline.model.artefacts import (
     ARTEFACT_FORMAT,

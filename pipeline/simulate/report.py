@@ -31,11 +31,13 @@ def read_result(path: Path) -> dict[str, Any]:
     try:
         result = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ReportError(f"{path}: no such file (write one with `pricing simulate --out`)") from None
+        hint = "write one with `pricing simulate --out`"
+        raise ReportError(f"{path}: no such file ({hint})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReportError(f"{path}: not a JSON file ({exc})") from None
     if not isinstance(result, dict) or not {"config", "nights"} <= set(result):
-        raise ReportError(f"{path}: not a simulation's result (`pricing simulate --out` writes one)")
+        hint = "`pricing simulate --out` writes one"
+        raise ReportError(f"{path}: not a simulation's result ({hint})")
     if not result["nights"] or "oracle" not in result["config"].get("arms", []):
         raise ReportError(f"{path}: the simulation has no night, or no oracle to compare with")
     return result
