@@ -30,14 +30,19 @@ print("ok", result.epochs_run)
 """
 
 
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
-def test_the_model_trains_on_the_jax_backend() -> None:
+def _run_on_jax(script: str) -> None:
+    """Run `script` in a fresh Python with Keras on JAX; it must exit 0 and print "ok"."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(Path(__file__).parents[1])}
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("ok")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_the_model_trains_on_the_jax_backend() -> None:
+    _run_on_jax(SCRIPT)
 
 
 # The LSTM's hand-derived backward pass (`cells._lstm_states`) against JAX's autodiff of the plain
@@ -80,9 +85,4 @@ print("ok")
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
 def test_the_lstm_backward_pass_gives_jax_autodiffs_gradients() -> None:
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(Path(__file__).parents[1])}
-    done = subprocess.run(
-        [sys.executable, "-c", GRADIENTS], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.startswith("ok")
+    _run_on_jax(GRADIENTS)
