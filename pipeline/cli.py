@@ -344,14 +344,16 @@ def simulate(
         from dataclasses import replace
 
         from pipeline import synth
-        from pipeline.simulate import SimConfig, night_line, summarise, table_header
-        from pipeline.simulate import simulate as simulate_loop
-        from pipeline.simulate import summary as sim_summary
 
         if scenario not in synth.SCENARIOS:
             known = ", ".join(sorted(synth.SCENARIOS))
             raise CommandError(f"unknown scenario '{scenario}': choose one of {known}")
+        # Before pipeline.simulate, which imports the model package: TensorFlow's start-up lines
+        # are silenced only when it loads here.
         console.load_tensorflow()
+        from pipeline.simulate import SimConfig, night_line, summarise, table_header
+        from pipeline.simulate import simulate as simulate_loop
+        from pipeline.simulate import summary as sim_summary
         settings = settings_of(None, config)
         if epochs is not None:
             model = replace(
