@@ -354,6 +354,7 @@ def simulate(
         from pipeline.simulate import SimConfig, night_line, summarise, table_header
         from pipeline.simulate import simulate as simulate_loop
         from pipeline.simulate import summary as sim_summary
+
         settings = settings_of(None, config)
         if epochs is not None:
             model = replace(
