@@ -115,3 +115,9 @@ def load_tensorflow() -> None:
         return
     with _descriptor_2_silenced():
         importlib.import_module("pipeline.model")
+
+
+def progress_bar(done: int, total: int, width: int = 20) -> str:
+    """A text bar of `done` out of `total`, `width` characters inside brackets: `[#####.....]`."""
+    filled = round(width * min(done, total) / max(total, 1))
+    return f"[{'#' * filled}{'.' * (width - filled)}]"

@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pipeline.console import progress_bar
+
 COMPARED = ("engine", "engine_off", "loglog")
 
 
@@ -77,7 +79,7 @@ def _ahead_from(ahead: list[bool]) -> int | None:
     return night
 
 
-_BAR = 20
+_BAR = 20  # the progress bar's width (`console.progress_bar`)
 
 
 def table_header(arms: list[str]) -> str:
@@ -96,13 +98,12 @@ def night_line(
     the nights done out of `total` and the time left at the pace so far (`elapsed` seconds)."""
     engine = record["engine"]
     done, total = record["night"], total or record["night"]
-    filled = round(_BAR * min(done, total) / max(total, 1))
     left = elapsed / max(done, 1) * max(total - done, 0)
     clock = f"{int(left // 3600)}:{int(left % 3600 // 60):02d}:{int(left % 60):02d}"
     cells = "".join(f"{record[a]['expected_profit']:>12,.0f}" for a in arms)
     seconds = sum(record[a].get("seconds", 0.0) for a in arms)
     return (
-        f"[{'#' * filled}{'.' * (_BAR - filled)}] {clock:>7} {done:>5} {record['day']:<10}{cells}"
+        f"{progress_bar(done, total, _BAR)} {clock:>7} {done:>5} {record['day']:<10}{cells}"
         f"{engine.get('testing', 0):>9}{engine.get('identified', 0):>8}"
         f"{engine['price_changes']:>9}{seconds:>6.0f}"
     )

@@ -6,8 +6,7 @@ import dataclasses
 from typing import Any
 
 from pipeline.config import ModelConfig
-
-_BAR = 20
+from pipeline.console import progress_bar
 
 
 def toml_value(value: Any) -> str:
@@ -56,15 +55,14 @@ def progress_line(
     done: int, total: int, record: dict[str, Any], best: float | None, seconds_left: float
 ) -> str:
     """One line after each trial: a bar of trials done, the trial, the best so far, time left."""
-    filled = round(_BAR * min(done, total) / max(total, 1))
-    bar = "#" * filled + "." * (_BAR - filled)
     what = record["note"] or record["state"]
     if record["score"] is not None:
         what = f"WAPE {record['score']:.4f}"
     seconds = record["seconds"] or 0.0
     left = max(seconds_left, 0.0)
     return (
-        f"[{bar}] {done}/{total} trials | trial {record['trial_number']}: {what} "
+        f"{progress_bar(done, total)} {done}/{total} trials | "
+        f"trial {record['trial_number']}: {what} "
         f"({seconds:.0f}s) | best {score_text(best)} | {int(left // 60)}:{int(left % 60):02d} left"
     )
 
