@@ -111,3 +111,47 @@ def bench_nightly(
         _emit_json(result, out)
 
     run_command(debug, action)
+
+
+@bench_app.command("tune")
+def bench_tune(
+    scenarios: Annotated[
+        str | None,
+        typer.Option("--scenarios", help="Comma-separated scenario names (default: all)."),
+    ] = None,
+    products: Annotated[int, typer.Option("--products", min=1, help="Products per world.")] = 200,
+    days: Annotated[int, typer.Option("--days", min=30, help="Days of history.")] = 730,
+    sample: Annotated[
+        int, typer.Option("--sample", min=1, help="Products `pricing tune` samples.")
+    ] = 50,
+    minutes: Annotated[
+        float, typer.Option("--minutes", min=0.05, help="Tuning budget per scenario.")
+    ] = 10.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the world tuned on.")] = 0,
+    holdout: Annotated[
+        int, typer.Option("--holdout", min=1, help="Held-out worlds scored per scenario.")
+    ] = 2,
+    eval_products: Annotated[
+        int, typer.Option("--eval-products", min=1, help="Products scored per held-out world.")
+    ] = 100,
+    out: OutOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """`pricing tune` on one world per scenario, then the defaults against the tuned
+    configuration on held-out worlds of the same scenario (median backtest WAPE)."""
+    from pipeline.bench import tune as bench
+
+    def action() -> None:
+        from pipeline import synth
+
+        names = [s.strip() for s in (scenarios or ",".join(synth.SCENARIOS)).split(",")]
+        console.load_tensorflow()
+        say = lambda line: typer.echo(line, err=True)  # noqa: E731
+        result = bench.run(
+            [n for n in names if n], products, days, sample, minutes, seed, holdout,
+            eval_products, say,
+        )  # fmt: skip
+        typer.echo(bench.table(result), err=True)
+        _emit_json(result, out)
+
+    run_command(debug, action)

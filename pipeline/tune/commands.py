@@ -28,7 +28,8 @@ from pipeline.tune.clock import deadline_of
 if TYPE_CHECKING:
     import optuna
 
-    from pipeline.config import Settings
+    from pipeline.config import ModelConfig, Settings
+    from pipeline.night import PreparedNight
     from pipeline.tune.study import StudyPlan
 
 TrialsOpt = Annotated[
@@ -105,18 +106,42 @@ def _tune(
     deadline: float,
 ) -> list[dict[str, Any]]:
     """Run the studies (one, or one per category) and return each one's JSON."""
+    from pipeline.tune import sampling
+
+    night = sampling.read_history(settings.warehouse)
+    return tune_night(
+        night, settings.model, settings.warehouse, trials, size, category, per_category, seed,
+        max_epochs, deadline,
+    )  # fmt: skip
+
+
+def tune_night(
+    night: PreparedNight,
+    base: ModelConfig,
+    warehouse: Path,
+    trials: int,
+    size: int,
+    category: str | None,
+    per_category: bool,
+    seed: int,
+    max_epochs: int | None,
+    deadline: float,
+) -> list[dict[str, Any]]:
+    """Tune `base` on a checked history: the studies' JSON (each with its best, if any).
+
+    `warehouse` keeps the trials (`tuning_trials`, migrated here) and, next to it, the studies'
+    journal. `pricing bench tune` calls this on worlds it holds in memory.
+    """
     from pipeline import warehouse as wh
     from pipeline.tune import sampling
     from pipeline.tune.objective import TuneError
     from pipeline.tune.space import search_space
     from pipeline.tune.study import StudyPlan
 
-    base = settings.model
     if max_epochs is not None:
         capped = min(base.epochs, max_epochs)
         base = dataclasses.replace(base, epochs=capped, min_epochs=min(base.min_epochs, capped))
     space = search_space(base, max_epochs or max(1, base.epochs * 3 // 2))
-    night = sampling.read_history(settings.warehouse)
     if per_category:
         counts = sampling.trainable_counts(night, base)
         samples = [
@@ -125,11 +150,11 @@ def _tune(
     else:
         samples = [sampling.draw_sample(night, base, size, category, seed)]
     plans = [StudyPlan(sample, base, space, trials, seed) for sample in samples]
-    wh.migrate(settings.warehouse)
+    wh.migrate(warehouse)
     results = []
     for k, plan in enumerate(plans):
         share = (deadline - time.monotonic()) / (len(plans) - k)
-        results.append(_run_plan(plan, settings.warehouse, time.monotonic() + share))
+        results.append(_run_plan(plan, warehouse, time.monotonic() + share))
     if not any(result["best"] for result in results):
         raise TuneError(
             "no trial finished within the time budget: allow more --minutes, fewer --epochs "
