@@ -11,6 +11,7 @@ import pytest
 from pipeline import evaluate, pricing, synth
 from pipeline.config import PricingConfig
 from pipeline.contract import RULE_PRICE_TEST
+from pipeline.features import price_seen_range
 
 START = dt.date(2026, 1, 1)
 
@@ -87,6 +88,26 @@ def test_oracle_prices_capture_everything_and_today_s_capture_nothing(world: syn
     today = oracle.with_columns(recommended_price=pl.col("current_price"), action=pl.lit("keep"))
     overall, _ = evaluate.profit_capture(today, world.products, world.truth, start, 14, cfg)
     assert overall["capture"] == pytest.approx(0.0)
+
+
+def test_the_cautious_oracle_takes_the_cost_of_the_evidence_rules_out(world: synth.World) -> None:
+    cfg = PricingConfig()
+    start = start_of(world)
+    seen = price_seen_range(world.sales)
+    demand = evaluate.true_demand(world.truth, start, 14)
+    # The engine on the true curves and the trust region: the cautious oracle's own prices.
+    cautious = pricing.recommend(world.products, demand.join(seen, on="product_id"), cfg)
+    overall, per_category = evaluate.profit_capture(
+        cautious, world.products, world.truth, start, 14, cfg, seen
+    )
+    assert overall["capture_cautious"] == pytest.approx(1.0)
+    assert per_category["capture_cautious"].is_not_null().all()
+    # The evidence rules cost something on this world: the oracle free of them makes more.
+    assert overall["oracle_cautious_profit"] < overall["oracle_priced_profit"]
+    assert overall["capture_priced"] < 1.0
+    # Without the prices sold at there is no cautious oracle, and no figure for it.
+    overall, _ = evaluate.profit_capture(cautious, world.products, world.truth, start, 14, cfg)
+    assert "capture_cautious" not in overall and "oracle_cautious_profit" not in overall
 
 
 def test_holding_products_lowers_capture_but_not_capture_on_the_priced(world: synth.World) -> None:

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.config import ModelConfig, Settings
+from pipeline.features import price_seen_range
 from pipeline.report import ReportError
 from pipeline.simulate import SimConfig, night_line, simulate, summarise, table_header
-from pipeline.simulate.loop import _regular_shelf
+from pipeline.simulate.loop import _Arm, _policy_night, _regular_shelf, _world
 from pipeline.simulate.report import read_result, write_simulation_report
 
 
@@ -30,13 +31,18 @@ def test_three_nights_run_every_policy(three_nights) -> None:
     result = three_nights
     assert [r["night"] for r in result["nights"]] == [1, 2, 3]
     first = result["nights"][0]
-    assert set(first) >= {"engine", "engine_off", "loglog", "oracle", "keep"}
+    assert set(first) >= {"engine", "engine_off", "loglog", "oracle", "cautious", "keep"}
     assert first["keep"]["price_changes"] == 0
     assert first["engine"]["testing"] > 0  # unidentified products start testing on night 1
     assert first["engine_off"].get("testing", 0) == 0
     summary = summarise(result)
     assert summary["oracle_uplift"] > 0
     assert {"uplift", "capture", "capture_last_7"} <= set(summary["engine"])
+    # Each engine is measured against the cautious oracle too: its uplift over that one's.
+    for arm in ("engine", "engine_off"):
+        assert summary[arm]["capture_cautious"] == pytest.approx(
+            summary[arm]["uplift"] / summary["cautious"]["uplift"]
+        )
     # The elastic products are a part of the whole: their uplift is reported on its own too.
     assert 0 < summary["elastic"]["oracle_uplift"] <= summary["oracle_uplift"] + 1e-6
     for record in result["nights"]:
@@ -53,7 +59,8 @@ def test_pricing_report_draws_a_simulation_against_its_oracle(three_nights, tmp_
     page = (tmp_path / "sim.html").read_text()
     assert page.count("<img") == 1 and "data:image/png;base64," in page
     assert "capture on elastic products" in page and "engine_off" in page
-    assert page.count("<tr>") == 1 + 3 + 1 + 3  # capture: header + 3 policies; nights: 1 + 3
+    assert "of the cautious oracle" in page
+    assert page.count("<tr>") == 1 + 4 + 1 + 3  # capture: header + 4 policies; nights: 1 + 3
 
 
 def test_a_simulation_report_refuses_files_that_are_not_one(tmp_path) -> None:
@@ -67,6 +74,36 @@ def test_a_simulation_report_refuses_files_that_are_not_one(tmp_path) -> None:
         read_result(tmp_path / "y.json")
     run = CliRunner().invoke(app, ["report", "--simulation", str(tmp_path / "y.json")])
     assert run.exit_code == 1 and "not a simulation" in run.output
+
+
+def test_the_cautious_oracle_keeps_the_evidence_rules_and_the_oracle_does_not() -> None:
+    world = _world(SimConfig(products=40, days=180, seed=2))
+    day = world.sales["ds"].max() + dt.timedelta(days=1)
+    settings = Settings()
+    seen = price_seen_range(world.sales)
+    true_e = world.truth.select("product_id", "elasticity").unique("product_id")
+    prices = {}
+    for name in ("oracle", "cautious"):
+        recs = _policy_night(_Arm(name, world.products, world.sales), day, world.truth, settings)
+        prices[name] = recs.select("product_id", pl.col("recommended_price").alias(name))
+    frame = prices["oracle"].join(prices["cautious"], on="product_id").join(seen, on="product_id")
+    frame = frame.join(true_e, on="product_id").join(
+        world.products.select("product_id", "current_price"), on="product_id"
+    )
+    widen = 1 + settings.pricing.trust_widening
+    inelastic = pl.col("elasticity") >= -1
+    # The cautious oracle stays inside the trust region, and inside the prices sold at where the
+    # true elasticity is -1 or above (with room for a price ending's rounding), or keeps a price
+    # that already lies outside it.
+    hi = pl.when(inelastic).then(pl.col("price_seen_hi")).otherwise(pl.col("price_seen_hi") * widen)
+    lo = pl.when(inelastic).then(pl.col("price_seen_lo")).otherwise(pl.col("price_seen_lo") / widen)
+    moved = pl.col("cautious") != pl.col("current_price")
+    outside = frame.filter(
+        moved & ((pl.col("cautious") > hi + 0.5) | (pl.col("cautious") < lo - 0.5))
+    )
+    assert outside.height == 0, outside
+    # The oracle is free of those rules: it goes beyond them somewhere in this world.
+    assert frame.filter((pl.col("oracle") > hi + 0.5) | (pl.col("oracle") < lo - 0.5)).height > 0
 
 
 def test_the_loop_starts_at_regular_shelf_prices() -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pipeline import console
-from pipeline.cli_base import DebugOpt, run_command
+from pipeline.cli_base import ConfigOpt, DebugOpt, run_command
 
 bench_app = typer.Typer(help="Benchmarks: JSON with medians and ratios measured in one run.")
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Also write the JSON to this file.")]
@@ -135,21 +135,24 @@ def bench_tune(
         int, typer.Option("--eval-products", min=1, help="Products scored per held-out world.")
     ] = 100,
     out: OutOpt = None,
+    config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """`pricing tune` on one world per scenario, then the defaults against the tuned
-    configuration on held-out worlds of the same scenario (median backtest WAPE)."""
+    """`pricing tune` on one world per scenario, then the configuration tuned from (--config's
+    `[model]`, or the defaults) against the tuned one on held-out worlds of the same scenario
+    (median backtest WAPE)."""
     from pipeline.bench import tune as bench
 
     def action() -> None:
         from pipeline import synth
+        from pipeline.config import load_settings
 
         names = [s.strip() for s in (scenarios or ",".join(synth.SCENARIOS)).split(",")]
         console.load_tensorflow()
         say = lambda line: typer.echo(line, err=True)  # noqa: E731
         result = bench.run(
             [n for n in names if n], products, days, sample, minutes, seed, holdout,
-            eval_products, say,
+            eval_products, say, load_settings(config).model,
         )  # fmt: skip
         typer.echo(bench.table(result), err=True)
         _emit_json(result, out)

@@ -83,9 +83,12 @@ def _held_out(
         size = min(eval_products, trainable)
         sample = sampling.draw_sample(tonight, configs["default"], size, None, seed)
         row: dict[str, Any] = {"seed": seed, "products": size}
+        scores: dict[ModelConfig, objective.Score] = {}
         for label, cfg in configs.items():
             started = time.monotonic()
-            score = objective.evaluate(sample, cfg)
+            if cfg not in scores:  # the best can be the configuration tuned from
+                scores[cfg] = objective.evaluate(sample, cfg)
+            score = scores[cfg]
             row[label] = score.wape
             row[f"{label}_seconds"] = time.monotonic() - started
             row["naive"] = score.naive_wape
@@ -98,10 +101,11 @@ def _held_out(
 
 def one_scenario(
     name: str, n_products: int, days: int, sample: int, minutes: float, seed: int,
-    holdout: int, eval_products: int, say: Any,
+    holdout: int, eval_products: int, say: Any, base: ModelConfig | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Tune on the world `seed` of scenario `name`, score on the `holdout` worlds after it."""
-    base = ModelConfig()
+    """Tune `base` (default: the defaults) on the world `seed` of scenario `name`, score it and
+    the tuned configuration on the `holdout` worlds after it."""
+    base = base or ModelConfig()
     say(f"{name}: tuning on seed {seed} ({sample} products, {minutes:g} min)")
     study, seconds = _tune(world_night(name, n_products, days, seed), base, sample, minutes, seed)
     best = study["best"]
@@ -134,16 +138,23 @@ def one_scenario(
 
 def run(
     scenarios: list[str], n_products: int, days: int, sample: int, minutes: float, seed: int,
-    holdout: int, eval_products: int, say: Any = None,
+    holdout: int, eval_products: int, say: Any = None, base: ModelConfig | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Every scenario: tune, then score on held-out worlds; JSON-ready, with a summary."""
+    """Every scenario: tune, then score on held-out worlds; JSON-ready, with a summary.
+
+    Raises:
+        TuneError: an unknown scenario, or a world too small to tune or score on.
+    """
     unknown = [s for s in scenarios if s not in synth.SCENARIOS]
-    if unknown:
-        raise synth.UnknownScenarioError(unknown[0])
+    if unknown or not scenarios:
+        raise objective.TuneError(
+            f"unknown scenario(s) {', '.join(unknown) or '(none given)'}; "
+            f"known: {', '.join(synth.SCENARIOS)}"
+        )
     say = say or (lambda _line: None)
     started = time.perf_counter()
     rows = [
-        one_scenario(s, n_products, days, sample, minutes, seed, holdout, eval_products, say)
+        one_scenario(s, n_products, days, sample, minutes, seed, holdout, eval_products, say, base)
         for s in scenarios
     ]
     ratios = [r["ratio"] for r in rows if r["ratio"] is not None]

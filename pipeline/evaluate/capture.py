@@ -14,6 +14,7 @@ from pipeline.contract import ACTION_HOLD, RULE_PRICE_TEST, STATUS_TRAINED
 from pipeline.evaluate.baseline import loglog_table
 from pipeline.evaluate.elasticity import elasticity_report, exogenous
 from pipeline.evaluate.figures import finite, percent
+from pipeline.features import price_seen_range
 
 PROFITS = ("current_profit", "recommended_profit", "oracle_profit", "oracle_priced_profit",
            "estimate_profit")  # fmt: skip
@@ -36,24 +37,37 @@ def true_demand(truth: pl.DataFrame, start: dt.date, horizon: int) -> pl.DataFra
 
 
 def _oracles(
-    recommendations: pl.DataFrame, products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig
+    recommendations: pl.DataFrame,
+    products: pl.DataFrame,
+    demand: pl.DataFrame,
+    cfg: PricingConfig,
+    seen: pl.DataFrame | None,
 ) -> pl.DataFrame:
     """Oracle prices: the engine on the true curves, free, and holding the products the
-    recommendation held or tested (a test's price is chosen to learn, not on the estimate)."""
-    cfg = pricing.oracle_config(cfg)  # true curves: no hold on inelastic demand
+    recommendation held or tested (a test's price is chosen to learn, not on the estimate); with
+    `seen` (`features.price_seen_range`), also the cautious oracle: holding the same products and
+    keeping the evidence rules (the trust region of the prices sold at, a true elasticity of -1
+    or above moving only within them)."""
     catalogue = products.join(demand, on="product_id", how="semi")
-    free = pricing.recommend(catalogue, demand, cfg)
+    free_cfg = pricing.oracle_config(cfg)  # true curves: no hold on inelastic demand
+    free = pricing.recommend(catalogue, demand, free_cfg)
     held = recommendations.filter((pl.col("action") == ACTION_HOLD) | _tested())["product_id"]
     same_holds = demand.with_columns(
         hold_reason=pl.when(pl.col("product_id").is_in(held.to_list())).then(
             pl.lit("held by the recommendation")
         )
     )
-    priced = pricing.recommend(catalogue, same_holds, cfg)
-    return free.select("product_id", pl.col("recommended_price").alias("oracle_price")).join(
+    priced = pricing.recommend(catalogue, same_holds, free_cfg)
+    prices = free.select("product_id", pl.col("recommended_price").alias("oracle_price")).join(
         priced.select("product_id", pl.col("recommended_price").alias("oracle_priced_price")),
         on="product_id",
     )
+    if seen is None:
+        return prices
+    cautious = pricing.recommend(
+        catalogue, same_holds.join(seen, on="product_id", how="left"), cfg
+    ).select("product_id", pl.col("recommended_price").alias("oracle_cautious_price"))
+    return prices.join(cautious, on="product_id")
 
 
 def profit_capture(
@@ -63,6 +77,7 @@ def profit_capture(
     start: dt.date,
     horizon: int,
     cfg: PricingConfig,
+    seen: pl.DataFrame | None = None,
 ) -> tuple[dict, pl.DataFrame]:
     """True expected profit over the horizon at current, recommended and oracle prices.
 
@@ -74,7 +89,12 @@ def profit_capture(
     products priced on their estimate were priced; a test's price is chosen to learn, and its
     worth shows over many nights, in `pricing simulate`). `tests_share` is the price tests'
     profit change tonight as a share of the available gain (oracle - current): negative when
-    they cost.
+    they cost. With `seen` (the prices each product sold at, `features.price_seen_range` of the
+    history), `capture_cautious` compares the products priced on their estimate with a third
+    oracle that holds the same products and also keeps the engine's evidence rules (the trust
+    region; no walk beyond the prices sold at on a true elasticity of -1 or above): what is left
+    of `capture_priced` once the cost of those rules is taken out, so the price of caution and
+    the price of estimation error show apart.
 
     Returns:
         The overall totals, captures, hold and test counts, and one row per category with the
@@ -88,11 +108,12 @@ def profit_capture(
     frame = (
         recommendations.with_columns(_tested().alias("tested"))
         .select("product_id", "current_price", "recommended_price", "action", "tested")
-        .join(_oracles(recommendations, products, demand, cfg), on="product_id")
+        .join(_oracles(recommendations, products, demand, cfg, seen), on="product_id")
         .join(products.select("product_id", "category", "unit_cost"), on="product_id")
         .join(demand.select("product_id", "base_units", "ref_price", "elasticity"), on="product_id")
     )
-    for name in ("current", "recommended", "oracle", "oracle_priced"):
+    oracles = ("oracle", "oracle_priced", *(("oracle_cautious",) if seen is not None else ()))
+    for name in ("current", "recommended", *oracles):
         price = pl.col(f"{name}_price")
         units = pl.col("base_units") * (price / pl.col("ref_price")) ** pl.col("elasticity")
         frame = frame.with_columns(((price - pl.col("unit_cost")) * units).alias(f"{name}_profit"))
@@ -102,13 +123,15 @@ def profit_capture(
         .then(pl.col("current_profit"))
         .otherwise(pl.col("recommended_profit"))
     )
+    profits = (*PROFITS, *(("oracle_cautious_profit",) if seen is not None else ()))
     sums = [
-        pl.col(*PROFITS).sum(),
+        pl.col(*profits).sum(),
         (pl.col("action") == ACTION_HOLD).sum().alias("n_held"),
         pl.col("tested").sum().alias("n_tested"),
     ]
-    per_category = frame.group_by("category").agg(*sums).with_columns(_captures()).sort("category")
-    overall = frame.select(*sums).with_columns(_captures()).row(0, named=True)
+    captures = _captures(seen is not None)
+    per_category = frame.group_by("category").agg(*sums).with_columns(captures).sort("category")
+    overall = frame.select(*sums).with_columns(captures).row(0, named=True)
     totals = {k: v if k in ("n_held", "n_tested") else finite(v) for k, v in overall.items()}
     return totals, per_category
 
@@ -119,19 +142,22 @@ def _tested() -> pl.Expr:
     return if_present.fill_null(False)
 
 
-def _captures() -> list[pl.Expr]:
+def _captures(cautious: bool) -> list[pl.Expr]:
     def capture(oracle: str, made: str) -> pl.Expr:
         gain = pl.col(oracle) - pl.col("current_profit")
         return pl.when(gain > 0).then((pl.col(made) - pl.col("current_profit")) / gain)
 
     tests_made = pl.col("recommended_profit") - pl.col("estimate_profit")
-    return [
+    out = [
         capture("oracle_profit", "recommended_profit").alias("capture"),
         capture("oracle_priced_profit", "estimate_profit").alias("capture_priced"),
         pl.when(pl.col("oracle_profit") > pl.col("current_profit"))
         .then(tests_made / (pl.col("oracle_profit") - pl.col("current_profit")))
         .alias("tests_share"),
     ]
+    if cautious:
+        out.append(capture("oracle_cautious_profit", "estimate_profit").alias("capture_cautious"))
+    return out
 
 
 def policy_report(
@@ -141,9 +167,12 @@ def policy_report(
     start: dt.date,
     horizon: int,
     cfg: PricingConfig,
+    seen: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """`profit_capture` of one set of recommendations: "overall" and "per_category" (dicts)."""
-    overall, per_category = profit_capture(recommendations, products, truth, start, horizon, cfg)
+    overall, per_category = profit_capture(
+        recommendations, products, truth, start, horizon, cfg, seen
+    )
     return {"overall": overall, "per_category": per_category.to_dicts()}
 
 
@@ -164,7 +193,7 @@ def baseline_policy(
     """
     baseline = loglog_table(sales, products, horizon, min_history_days)
     recs = pricing.recommend(products, baseline, cfg)
-    report = policy_report(recs, products, truth, start, horizon, cfg)
+    report = policy_report(recs, products, truth, start, horizon, cfg, price_seen_range(sales))
     trained = baseline.filter(pl.col("status") == STATUS_TRAINED)
     return {**report, "elasticity": elasticity_report(trained, exogenous(truth))}
 
@@ -182,14 +211,17 @@ def evaluate_policies(
     """Profit capture of the model's recommendations and of the log-log baseline, side by side.
 
     The baseline is fitted on `sales` (the warehouse history before `start`), priced by the same
-    engine with the same rules and hold policy, and scored against the same oracle.
+    engine with the same rules and hold policy, and scored against the same oracles (the
+    cautious one's trust region is the prices each product sold at in `sales`).
 
     Returns:
         {"model": ..., "loglog": ...}, each with "overall" (dict) and "per_category" (list of
         dicts), and the baseline's "elasticity" accuracy.
     """
     return {
-        "model": policy_report(recommendations, products, truth, start, horizon, cfg),
+        "model": policy_report(
+            recommendations, products, truth, start, horizon, cfg, price_seen_range(sales)
+        ),
         "loglog": baseline_policy(products, sales, truth, start, horizon, min_history_days, cfg),
     }
 

@@ -3,10 +3,14 @@
 Policies (`ARMS`): `engine` (the night of `pipeline.night`, models retrained on the configured
 cadence, with the configured price tests), `engine_off` (the same with `explore = "off"`),
 `loglog` (the log-log baseline priced by the same engine), `oracle` (the same engine fed the true
-demand over the horizon, so it too moves at most the maximum change per run) and `keep` (today's
-prices kept). Each learning policy has its own history: it learns only from the sales its own
-prices made. Every policy meets the same day's promotions, stockouts and noise (common random
-numbers, `market.draw_events`).
+demand over the horizon, so it too moves at most the maximum change per run), `cautious` (the
+oracle under the engine's evidence rules as well: the true curves priced within the trust region
+of the prices its own shelf has sold at, a true elasticity of -1 or above only within them) and
+`keep` (today's prices kept). The gap between `oracle` and `cautious` is what the evidence rules
+cost on a world whose true curves hold at every price; the gap between `cautious` and `engine` is
+what learning the curves costs. Each learning policy has its own history: it learns only from
+the sales its own prices made. Every policy meets the same day's promotions, stockouts and noise
+(common random numbers, `market.draw_events`).
 """
 
 from __future__ import annotations
@@ -27,11 +31,14 @@ from pipeline import night, pricing, synth
 from pipeline.config import Settings
 from pipeline.contract import STATUS_GATE_FAILED, STATUS_TRAINED
 from pipeline.evaluate import loglog_table, true_demand
+from pipeline.features import price_seen_range
 from pipeline.pricing import explore
 from pipeline.synth import market as mk
 
-ARMS = ("engine", "engine_off", "loglog", "oracle", "keep")
+ARMS = ("engine", "engine_off", "loglog", "oracle", "cautious", "keep")
 ENGINE_ARMS = ("engine", "engine_off")
+# Policies whose prices depend on the sales they made (their history grows night by night).
+HISTORY_ARMS = (*ENGINE_ARMS, "loglog", "cautious")
 
 
 @dataclass(frozen=True)
@@ -165,16 +172,21 @@ def _twins(arms: list[_Arm]) -> bool:
 
 
 def _policy_night(arm: _Arm, day: dt.date, truth: pl.DataFrame, settings: Settings) -> pl.DataFrame:
-    """Tonight's recommendations of a policy that does not train (loglog, oracle, keep)."""
+    """Tonight's recommendations of a policy that does not train (loglog, the oracles, keep)."""
     active = arm.products.filter(pl.col("is_active"))
     if arm.name == "keep":
         return active.select("product_id", pl.col("current_price").alias("recommended_price"))
     horizon = settings.model.horizon
-    if arm.name == "oracle":
-        # The oracle knows the true curves: the rules about evidence (inelastic holds) go.
-        table = true_demand(truth.join(active, on="product_id", how="semi"), day, horizon)
-        return pricing.recommend(active, table, pricing.oracle_config(settings.pricing))
     history = arm.sales.filter(pl.col("ds") < day)
+    if arm.name in ("oracle", "cautious"):
+        table = true_demand(truth.join(active, on="product_id", how="semi"), day, horizon)
+        if arm.name == "oracle":
+            # The oracle knows the true curves: the rules about evidence (trust region, inelastic
+            # holds) go.
+            return pricing.recommend(active, table, pricing.oracle_config(settings.pricing))
+        # The cautious oracle keeps them: its trust region is the prices its shelf sold at.
+        table = table.join(price_seen_range(history), on="product_id", how="left")
+        return pricing.recommend(active, table, settings.pricing)
     table = loglog_table(history, active, horizon, settings.model.min_history_days)
     return pricing.recommend(active, table, settings.pricing)
 
@@ -201,7 +213,7 @@ def _day_figures(
 ) -> dict[str, Any]:
     """Sell the day at the shelf prices; the arm's realised and expected profit and changes."""
     sales = mk.draw_sales(market, events, shelf)
-    if arm.name in (*ENGINE_ARMS, "loglog"):
+    if arm.name in HISTORY_ARMS:
         arm.sales = pl.concat([arm.sales, sales], how="vertical_relaxed")
     paid = mk.paid_prices(shelf, events)
     expected = mk.expected_units(market, events, shelf)

@@ -57,6 +57,7 @@ def capture_table(summary: dict[str, Any]) -> pl.DataFrame:
                 "capture, last 7 nights": _share(own["capture_last_7"]),
                 "capture on elastic products": _share(sub.get("capture")),
                 "elastic, last 7 nights": _share(sub.get("capture_last_7")),
+                "of the cautious oracle": _share(own.get("capture_cautious")),
                 "price changes": own["price_changes"],
             }
         )
@@ -94,7 +95,10 @@ def simulation_html(result: dict[str, Any]) -> str:
         "<p>Expected profit (the true mean demand at each policy's shelf prices) above keeping "
         f"today's prices. The oracle's cumulative uplift: {summary['oracle_uplift']:,.0f}. "
         "Capture is a policy's uplift over the oracle's; elastic products are those whose true "
-        "elasticity is below -1 (the others' best price is their max_price).</p>",
+        "elasticity is below -1 (the others' best price is their max_price). The cautious oracle "
+        "knows the true curves but keeps the engine's evidence rules (the trust region, no walk "
+        "beyond the prices sold at on an elasticity of -1 or above): its capture is what those "
+        "rules leave, and 'of the cautious oracle' is an engine's uplift over its uplift.</p>",
         image_tag(cumulative_figure(result), "cumulative profit against the oracle"),
         html_table(capture_table(summary)),
         "<p>The engine with price tests is ahead of the engine without "

@@ -7,6 +7,11 @@ reported beside it. Capture is also given over the products whose true elasticit
 ("elastic"): a constant elasticity of -1 or above makes the oracle's profit rise with price up to
 max_price, a walk the engine refuses on an estimate (`pricing.hold_inelastic`), so the elastic
 products show how well the engine prices where a best price exists inside the range.
+
+The `cautious` oracle knows the true curves but obeys the engine's evidence rules (the trust
+region, no walk beyond the prices sold at on an elasticity of -1 or above): its capture is what
+those rules leave of the oracle's uplift, and each engine's `capture_cautious` (its uplift over
+the cautious oracle's) is what learning the curves leaves of that.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Any
 
 from pipeline.console import progress_bar
 
-COMPARED = ("engine", "engine_off", "loglog")
+COMPARED = ("engine", "engine_off", "loglog", "cautious")
+ENGINES = ("engine", "engine_off")  # the learning policies measured against the cautious oracle
 
 
 def _cumulative(nights: list[dict[str, Any]], arm: str, key: str) -> list[float]:
@@ -43,8 +49,12 @@ def summarise(result: dict[str, Any], key: str = "expected_profit") -> dict[str,
     out: dict[str, Any] = {"oracle_uplift": oracle_gain[-1]}
     last = max(0, len(nights) - 7)
     oracle_last = oracle_gain[-1] - (oracle_gain[last - 1] if last else 0.0)
-    for arm in (a for a in COMPARED if a in arms):
-        gain = [c - k for c, k in zip(_cumulative(nights, arm, key), keep, strict=True)]
+    gains = {
+        arm: [c - k for c, k in zip(_cumulative(nights, arm, key), keep, strict=True)]
+        for arm in COMPARED
+        if arm in arms
+    }
+    for arm, gain in gains.items():
         gain_last = gain[-1] - (gain[last - 1] if last else 0.0)
         out[arm] = {
             "uplift": gain[-1],
@@ -52,6 +62,11 @@ def summarise(result: dict[str, Any], key: str = "expected_profit") -> dict[str,
             "capture_last_7": _capture(gain_last, oracle_last),
             "price_changes": sum(r[arm]["price_changes"] for r in nights),
         }
+        if arm in ENGINES and "cautious" in gains:
+            cautious = gains["cautious"]
+            cautious_last = cautious[-1] - (cautious[last - 1] if last else 0.0)
+            out[arm]["capture_cautious"] = _capture(gain[-1], cautious[-1])
+            out[arm]["capture_cautious_last_7"] = _capture(gain_last, cautious_last)
     elastic = "expected_profit_elastic"
     if key == "expected_profit" and all(elastic in nights[0].get(a, {}) for a in arms):
         sub = summarise(result, elastic)
