@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -33,11 +35,27 @@ def test_the_verdict_is_scored_on_worlds_the_tuning_never_saw():
     assert held["default"] == pytest.approx(objective.evaluate(sample, BASE).wape, rel=1e-3)
     assert held["ratio"] == pytest.approx(held["tuned"] / held["default"])
     assert row["ratio"] == held["ratio"] and row["tuned_wape"] == held["tuned"]
+    # Forecasters that know the true demand, scored on the same days: the room tuning has.
+    assert held["truth_median"] == row["truth_median_wape"]
+    assert 0 < held["truth_median"] < held["default"] and 0 < held["truth_mean"] < held["naive"]
     summary = result["summary"]
     assert summary["scenarios"] == 1 and summary["worst_ratio"] == row["ratio"]
     assert summary["better"] == int(row["ratio"] <= bench.GOOD_RATIO)
     assert summary["target_met"] == (row["ratio"] <= bench.GOOD_RATIO)
     assert "| demo |" in bench.table(result)
+
+
+def test_the_truth_is_scored_on_the_days_the_backtest_scores():
+    world, tonight = bench._world_and_night("demo", N_PRODUCTS, N_DAYS, 5)
+    sample = draw_sample(tonight, BASE, SAMPLE, None, 5)
+    known = bench.truth_wape(sample, world.truth, BASE)
+    # Zero the units on every day the backtest scores: nothing sold, so no WAPE at all.
+    units = sample.panel.units.copy()
+    for end in objective.fold_ends(sample.panel.n_days, BASE):
+        units[:, end - BASE.validation_days : end] = 0.0
+    blank = dataclasses.replace(sample, panel=dataclasses.replace(sample.panel, units=units))
+    assert np.isnan(bench.truth_wape(blank, world.truth, BASE)["median"])
+    assert 0 < known["median"] < 1.5 and 0 < known["mean"] < 1.5
 
 
 def test_the_command_refuses_an_unknown_scenario(tmp_path: Path):

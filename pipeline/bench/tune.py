@@ -25,9 +25,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import polars as pl
+from scipy import stats
+
 from pipeline import night, synth
 from pipeline.bench import machine
 from pipeline.config import ModelConfig
+from pipeline.forecast import backtest_origins
+from pipeline.model.training import _cutoffs
+from pipeline.synth.demand import as_days, daily_mean, demand_from_truth
 from pipeline.tune import objective, sampling
 from pipeline.tune.space import trial_config
 
@@ -37,6 +44,12 @@ WORST_RATIO = 1.02  # ... and never above this one
 
 def world_night(name: str, n_products: int, days: int, seed: int) -> night.PreparedNight:
     """A scenario's world as the night reads it (checked history, as of the day after its end)."""
+    return _world_and_night(name, n_products, days, seed)[1]
+
+
+def _world_and_night(
+    name: str, n_products: int, days: int, seed: int
+) -> tuple[synth.World, night.PreparedNight]:
     spec = synth.scaled(synth.SCENARIOS[name].spec, n_products, days)
     world = synth.generate(spec, seed)
     inputs = night.inputs_from_frames(
@@ -45,7 +58,41 @@ def world_night(name: str, n_products: int, days: int, seed: int) -> night.Prepa
         as_of=world.spec.end_date + dt.timedelta(days=1),
         plausible_until=world.spec.end_date,
     )
-    return night.prepare_night(inputs)
+    return world, night.prepare_night(inputs)
+
+
+def truth_wape(sample: objective.Sample, truth: pl.DataFrame, cfg: ModelConfig) -> dict[str, float]:
+    """The backtest's median WAPE of forecasters that know the world's true demand.
+
+    Scored exactly as `objective.evaluate` scores a configuration (the same folds, origins, days
+    and uncensored days) with, as the forecast of each day, the true mean units at that day's
+    price and promotion (`mean`), and the median of the true negative-binomial distribution
+    (`median`: the forecast that minimises the expected absolute error, so no forecaster can
+    expect a lower WAPE). How far a tuned configuration can go: the defaults' WAPE over
+    these is the most tuning could still gain.
+    """
+    panel = sample.panel
+    rows = truth.join(
+        pl.DataFrame({"product_id": list(panel.product_ids)}), on="product_id", how="semi"
+    )
+    rows = rows.sort(pl.col("product_id").replace_strict(
+        {pid: k for k, pid in enumerate(panel.product_ids)}, return_dtype=pl.Int64
+    ))  # fmt: skip
+    mean = daily_mean(demand_from_truth(rows), as_days(panel.dates()), panel.price, panel.promo)
+    shape = 1.0 / rows["dispersion"].to_numpy()[:, None]
+    median = stats.nbinom.median(shape, shape / (shape + np.maximum(mean, 1e-12)))
+    errors = {"mean": np.zeros(len(rows)), "median": np.zeros(len(rows))}
+    actual = np.zeros(len(rows))
+    for end in objective.fold_ends(panel.n_days, cfg):
+        cutoff, _ = _cutoffs(end, cfg)
+        for origin in backtest_origins(end, cutoff, cfg.horizon):
+            days = slice(origin, origin + cfg.horizon)
+            good = (panel.observed & ~panel.stockout)[:, days]
+            units = panel.units[:, days]
+            errors["mean"] += (np.abs(units - mean[:, days]) * good).sum(axis=1)
+            errors["median"] += (np.abs(units - median[:, days]) * good).sum(axis=1)
+            actual += (units * good).sum(axis=1)
+    return {name: objective.median_wape(err, actual) for name, err in errors.items()}
 
 
 def _tune(tonight: night.PreparedNight, base: ModelConfig, sample: int, minutes: float,
@@ -78,7 +125,7 @@ def _held_out(
     """Each configuration's score on a sample of each held-out world."""
     rows = []
     for seed in seeds:
-        tonight = world_night(name, n_products, days, seed)
+        world, tonight = _world_and_night(name, n_products, days, seed)
         trainable = sum(sampling.trainable_counts(tonight, configs["default"]).values())
         size = min(eval_products, trainable)
         sample = sampling.draw_sample(tonight, configs["default"], size, None, seed)
@@ -93,8 +140,11 @@ def _held_out(
             row[f"{label}_seconds"] = time.monotonic() - started
             row["naive"] = score.naive_wape
         row["ratio"] = row["tuned"] / row["default"]
+        known = truth_wape(sample, world.truth, configs["default"])
+        row["truth_mean"], row["truth_median"] = known["mean"], known["median"]
         say(f"  {name} seed {seed}: default {row['default']:.4f}, tuned {row['tuned']:.4f} "
-            f"({row['ratio']:.3f}x), seasonal-naive {row['naive']:.4f}")  # fmt: skip
+            f"({row['ratio']:.3f}x), seasonal-naive {row['naive']:.4f}, the true median "
+            f"{row['truth_median']:.4f}")  # fmt: skip
         rows.append(row)
     return rows
 
@@ -133,6 +183,8 @@ def one_scenario(
         "default_wape": statistics.median(r["default"] for r in held) if held else None,
         "tuned_wape": statistics.median(r["tuned"] for r in held) if held else None,
         "ratio": ratio,
+        "truth_median_wape": statistics.median(r["truth_median"] for r in held) if held else None,
+        "truth_mean_wape": statistics.median(r["truth_mean"] for r in held) if held else None,
     }
 
 
@@ -186,12 +238,19 @@ def run(
     }
 
 
+def _room(row: dict[str, Any]) -> str:
+    """The true median's WAPE over the defaults': the lowest ratio any forecaster could expect."""
+    if not row["default_wape"] or row["truth_median_wape"] is None:
+        return "n/a"
+    return f"{row['truth_median_wape'] / row['default_wape']:.3f}"
+
+
 def table(result: dict[str, Any]) -> str:
     """The result as a markdown table, one row per scenario."""
     lines = [
         "| scenario | tune s (budget) | trials done/pruned | in-sample default -> tuned | "
-        "held-out default | tuned | ratio |",
-        "|---|---|---|---|---:|---:|---:|",
+        "held-out default | tuned | ratio | true median | room |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in result["scenarios"]:
         t = r["tuning"]
@@ -202,7 +261,8 @@ def table(result: dict[str, Any]) -> str:
             f"{states.get('complete', 0)}/{states.get('pruned', 0)} | "
             f"{fmt(t['in_sample_default'])} -> {fmt(t['in_sample_tuned'])} | "
             f"{fmt(r['default_wape'])} | {fmt(r['tuned_wape'])} | "
-            f"{'n/a' if r['ratio'] is None else format(r['ratio'], '.3f')} |"
+            f"{'n/a' if r['ratio'] is None else format(r['ratio'], '.3f')} | "
+            f"{fmt(r['truth_median_wape'])} | {_room(r)} |"
         )
     s = result["summary"]
     lines.append(
