@@ -28,7 +28,7 @@ from pipeline.tune.clock import deadline_of
 if TYPE_CHECKING:
     import optuna
 
-    from pipeline.config import ModelConfig, Settings
+    from pipeline.config import ModelConfig
     from pipeline.night import PreparedNight
     from pipeline.tune.study import StudyPlan
 
@@ -85,7 +85,12 @@ def tune(
         deadline = deadline_of(minutes, time.monotonic())
         console.load_tensorflow()
         settings = settings_of(warehouse, config)
-        studies = _tune(settings, trials, products, category, per_category, seed, epochs, deadline)
+        from pipeline.tune.sampling import read_history
+
+        studies = tune_night(
+            read_history(settings.warehouse), settings.model, settings.warehouse, trials,
+            products, category, per_category, seed, epochs, deadline,
+        )  # fmt: skip
         if out is not None:
             text = json.dumps({"minutes": minutes, "studies": studies}, indent=2, default=str)
             out.write_text(text + "\n")
@@ -93,26 +98,6 @@ def tune(
         typer.echo("\n".join(s["best"]["toml"] for s in studies if s["best"]), nl=False)
 
     run_command(debug, action)
-
-
-def _tune(
-    settings: Settings,
-    trials: int,
-    size: int,
-    category: str | None,
-    per_category: bool,
-    seed: int,
-    max_epochs: int | None,
-    deadline: float,
-) -> list[dict[str, Any]]:
-    """Run the studies (one, or one per category) and return each one's JSON."""
-    from pipeline.tune import sampling
-
-    night = sampling.read_history(settings.warehouse)
-    return tune_night(
-        night, settings.model, settings.warehouse, trials, size, category, per_category, seed,
-        max_epochs, deadline,
-    )  # fmt: skip
 
 
 def tune_night(
