@@ -24,6 +24,14 @@ from pipeline.tune import objective as obj
 from pipeline.tune import space as sp
 from pipeline.tune import study as st
 from pipeline.tune.clock import Budget, OutOfTime, TrialClock
+from pipeline.tune.confirm import (
+    BASE_IS_BEST,
+    CONFIRMED,
+    NO_OTHERS,
+    OUT_OF_TIME,
+    REJECTED,
+    confirm,
+)
 from pipeline.tune.sampling import draw_sample, read_history, trainable_counts
 
 N_PRODUCTS, N_DAYS, SEED = 20, 200, 3
@@ -137,6 +145,35 @@ def test_the_clock_stops_a_trial_between_epochs_only_when_the_deadline_is_near()
     assert not late.budget.can_start()
 
 
+# --------------------------------------------------------------------------- the confirmation
+
+
+def test_the_best_is_confirmed_on_other_products_or_the_base_stands(path: Path):
+    night = read_history(path)
+    base = ModelConfig(epochs=2, min_epochs=2)
+    sample = draw_sample(night, base, 6, None, 0)
+    forever = float("inf")
+    assert confirm(night, sample, base, base, 0, forever).status == BASE_IS_BEST
+    # A network that barely learns loses on the other products, and the base stands.
+    poor = dataclasses.replace(base, hidden_units=1, learning_rate=1e-4, epochs=1, min_epochs=1)
+    check = confirm(night, sample, base, poor, 0, forever)
+    assert check.status == REJECTED and not check.recommends_best
+    assert check.products == 6 and check.best_score >= check.base_score
+    # The second sample is drawn outside the first, in the same scope.
+    second = draw_sample(night, base, 6, None, 1, exclude=sample.panel.product_ids)
+    assert not set(second.panel.product_ids) & set(sample.panel.product_ids)
+    assert check.base_score == pytest.approx(obj.evaluate(second, base).wape, rel=1e-3)
+    # The other way round, the better network is confirmed.
+    assert confirm(night, sample, poor, base, 0, forever).status == CONFIRMED
+    # Out of time: the base stands; too few other products: the best, said unconfirmed.
+    late = confirm(night, sample, base, poor, 0, 0.0)
+    assert late.status == OUT_OF_TIME and not late.recommends_best
+    everyone = draw_sample(night, base, sum(trainable_counts(night, base).values()) - 2, None, 0)
+    alone = confirm(night, everyone, base, poor, 0, forever)
+    assert alone.status == NO_OTHERS and alone.recommends_best and alone.products == 2
+    assert "not confirmed: only 2 products" in alone.line()
+
+
 def test_samples_are_seeded_and_refuse_what_cannot_be_drawn(path: Path):
     night = read_history(path)
     cfg = ModelConfig()
@@ -178,11 +215,18 @@ def test_tune_writes_its_trials_prints_a_loadable_section_and_resumes(
     assert len(study["trials"]) == 2 and study["default_score"] == rows["score"][0]
     best = study["best"]
     assert best["score"] == rows.filter(pl.col("state") == "complete")["score"].min()
-    assert first.stdout == best["toml"] and first.stdout.startswith("# pricing tune: study ")
+    # What is printed is what a second sample of products confirmed: the best, or the base.
+    recommended, check = study["recommended"], study["confirmation"]
+    assert check["status"] in ("confirmed", "rejected", "base_is_best", "out_of_time")
+    source = "best" if check["status"] in ("confirmed", "base_is_best") else "tuned_from"
+    assert recommended["source"] == source
+    assert first.stdout == recommended["toml"] and first.stdout.startswith("# pricing tune: study ")
     config = tmp_path / "tuned.toml"
     config.write_text(first.stdout)
     tuned = load_settings(config).model
-    assert {key: getattr(tuned, key) for key in best["params"]} == best["params"]
+    assert {key: getattr(tuned, key) for key in recommended["params"]} == recommended["params"]
+    if source == "best":
+        assert recommended["params"] == best["params"]
 
     second = invoke(path, "--trials", "1", "--products", "6", *FAST)
     assert second.exit_code == 0, second.output

@@ -3,7 +3,9 @@ it did not tune on?
 
 For each scenario of the suite (`synth.SCENARIOS`): `pricing tune` (the same code,
 `tune.commands.tune_night`) searches the `[model]` options on a sample of one world's products for
-a time budget; then the defaults and the tuned configuration are both scored, with the objective
+a time budget and recommends a configuration (its best trial where a second sample of the same
+world's products confirms it, `tune.confirm`; else the defaults); then the defaults and the
+recommended ("tuned") configuration are both scored, with the objective
 the tuning used (`tune.objective.evaluate`: the median over products of the rolling-origin
 backtest WAPE), on samples of independent worlds of the same scenario (other seeds). The tuning
 sample's own scores are reported beside them, but the verdict is the held-out one: the best of
@@ -158,9 +160,10 @@ def one_scenario(
     base = base or ModelConfig()
     say(f"{name}: tuning on seed {seed} ({sample} products, {minutes:g} min)")
     study, seconds = _tune(world_night(name, n_products, days, seed), base, sample, minutes, seed)
-    best = study["best"]
+    best, recommended = study["best"], study["recommended"]
     default_trial = next((t for t in study["trials"] if t["is_default"]), None)
-    tuned = trial_config(base, best["params"]) if best else base
+    # What `pricing tune` prints: the best trial where a second sample confirms it, else the base.
+    tuned = trial_config(base, recommended["params"]) if recommended else base
     held = _held_out(
         name, {"default": base, "tuned": tuned}, n_products, days,
         list(range(seed + 1, seed + 1 + holdout)), eval_products, say,
@@ -178,6 +181,8 @@ def one_scenario(
             "best_params": best["params"] if best else None,
             "in_sample_tuned": best["score"] if best else None,
             "in_sample_default": default_trial["score"] if default_trial else None,
+            "confirmation": study.get("confirmation"),
+            "recommended": recommended["source"] if recommended else None,
         },
         "held_out": held,
         "default_wape": statistics.median(r["default"] for r in held) if held else None,
@@ -249,8 +254,8 @@ def table(result: dict[str, Any]) -> str:
     """The result as a markdown table, one row per scenario."""
     lines = [
         "| scenario | tune s (budget) | trials done/pruned | in-sample default -> tuned | "
-        "held-out default | tuned | ratio | true median | room |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|",
+        "recommended | held-out default | tuned | ratio | true median | room |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in result["scenarios"]:
         t = r["tuning"]
@@ -259,7 +264,7 @@ def table(result: dict[str, Any]) -> str:
         lines.append(
             f"| {r['scenario']} | {t['seconds']:.0f} ({t['budget_seconds']:.0f}) | "
             f"{states.get('complete', 0)}/{states.get('pruned', 0)} | "
-            f"{fmt(t['in_sample_default'])} -> {fmt(t['in_sample_tuned'])} | "
+            f"{fmt(t['in_sample_default'])} -> {fmt(t['in_sample_tuned'])} | {t['recommended']} | "
             f"{fmt(r['default_wape'])} | {fmt(r['tuned_wape'])} | "
             f"{'n/a' if r['ratio'] is None else format(r['ratio'], '.3f')} | "
             f"{fmt(r['truth_median_wape'])} | {_room(r)} |"

@@ -95,7 +95,8 @@ def tune(
             text = json.dumps({"minutes": minutes, "studies": studies}, indent=2, default=str)
             out.write_text(text + "\n")
             typer.echo(f"wrote {out}", err=True)
-        typer.echo("\n".join(s["best"]["toml"] for s in studies if s["best"]), nl=False)
+        sections = (s["recommended"]["toml"] for s in studies if s["recommended"])
+        typer.echo("\n".join(sections), nl=False)
 
     run_command(debug, action)
 
@@ -112,13 +113,15 @@ def tune_night(
     max_epochs: int | None,
     deadline: float,
 ) -> list[dict[str, Any]]:
-    """Tune `base` on a checked history: the studies' JSON (each with its best, if any).
+    """Tune `base` on a checked history: the studies' JSON (each with its best, if any, and
+    what it recommends: the best where a second sample of products confirms it, else `base`).
 
     `warehouse` keeps the trials (`tuning_trials`, migrated here) and, next to it, the studies'
     journal. `pricing bench tune` calls this on worlds it holds in memory.
     """
     from pipeline import warehouse as wh
     from pipeline.tune import sampling
+    from pipeline.tune.confirm import CONFIRM_SHARE
     from pipeline.tune.objective import TuneError
     from pipeline.tune.space import search_space
     from pipeline.tune.study import StudyPlan
@@ -138,14 +141,51 @@ def tune_night(
     wh.migrate(warehouse)
     results = []
     for k, plan in enumerate(plans):
-        share = (deadline - time.monotonic()) / (len(plans) - k)
-        results.append(_run_plan(plan, warehouse, time.monotonic() + share))
+        now = time.monotonic()
+        share = (deadline - now) / (len(plans) - k)
+        # The study stops early enough to confirm its best on other products (`confirm`).
+        result = _run_plan(plan, warehouse, now + share * (1 - CONFIRM_SHARE))
+        results.append(_recommend(night, plan, result, now + share))
     if not any(result["best"] for result in results):
         raise TuneError(
             "no trial finished within the time budget: allow more --minutes, fewer --epochs "
             "or sample fewer --products"
         )
     return results
+
+
+def _recommend(
+    night: PreparedNight, plan: StudyPlan, result: dict[str, Any], deadline: float
+) -> dict[str, Any]:
+    """Confirm a study's best on other products; add "confirmation" and "recommended" (the
+    configuration to use: its params and its `[model]` section) to its JSON."""
+    from pipeline.tune import output
+    from pipeline.tune.confirm import BASE_IS_BEST, confirm
+    from pipeline.tune.space import base_params, trial_config
+
+    best = result["best"]
+    if best is None:
+        result["recommended"] = None
+        return result
+    best_cfg = trial_config(plan.base, best["params"])
+    check = confirm(night, plan.sample, plan.base, best_cfg, plan.seed, deadline)
+    typer.echo(f"study {plan.name}: {check.line()}", err=True)
+    result["confirmation"] = check.as_json()
+    finished = sum(t["state"] == "complete" for t in result["trials"])
+    heading = [f"pricing tune: study {plan.name}, best of {finished} finished trials"]
+    if plan.sample.category:
+        heading.insert(0, f"category: {plan.sample.category}")
+    default = result["default_score"]
+    if check.recommends_best or check.status == BASE_IS_BEST:
+        toml = output.toml_section(best_cfg, best["score"], default, [*heading, check.line()])
+        result["recommended"] = {"source": "best", "params": best["params"], "toml": toml}
+        return result
+    tried = f"best trial: {best['trial']} (WAPE {best['score']:.4f} on the sample)"
+    score = default if default is not None else check.base_score
+    toml = output.toml_section(plan.base, score, None, [*heading, tried, check.line()])
+    params = base_params(plan.base, plan.space)
+    result["recommended"] = {"source": "tuned_from", "params": params, "toml": toml}
+    return result
 
 
 def _run_plan(plan: StudyPlan, warehouse: Path, deadline: float) -> dict[str, Any]:

@@ -35,11 +35,13 @@ def score_text(score: float | None) -> str:
     return "n/a" if score is None else f"{score:.4f}"
 
 
-def toml_section(cfg: ModelConfig, score: float, default: float | None, heading: list[str]) -> str:
+def toml_section(
+    cfg: ModelConfig, score: float | None, default: float | None, heading: list[str]
+) -> str:
     """The best configuration as a `[model]` section for `--config`: only the keys that differ
     from the defaults, the scores in comments above it."""
     versus = ""
-    if default is not None and default > 0:
+    if score is not None and default is not None and default > 0:
         versus = f" vs {score_text(default)} tuned from ({(score / default - 1) * 100:+.1f}%)"
     lines = [f"# {line}" for line in heading]
     lines.append(f"# median backtest WAPE {score_text(score)}{versus}")

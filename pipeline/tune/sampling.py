@@ -45,7 +45,12 @@ def trainable_counts(night: PreparedNight, cfg: ModelConfig) -> dict[str, int]:
 
 
 def draw_sample(
-    night: PreparedNight, cfg: ModelConfig, size: int, category: str | None, seed: int
+    night: PreparedNight,
+    cfg: ModelConfig,
+    size: int,
+    category: str | None,
+    seed: int,
+    exclude: tuple[str, ...] = (),
 ) -> Sample:
     """`size` products drawn at random (seeded) among those that can train.
 
@@ -55,6 +60,7 @@ def draw_sample(
         size: products in the sample.
         category: only this category's products (None: all).
         seed: the draw's seed.
+        exclude: products not to draw (another sample's).
 
     Raises:
         TuneError: the category is unknown, or fewer than `size` products can train.
@@ -62,16 +68,26 @@ def draw_sample(
     known = categories(night)
     if category is not None and category not in known:
         raise TuneError(f"unknown category '{category}': choose one of {', '.join(known)}")
-    panel, group = night.panel, _groups(night)
-    eligible = panel.n_observed >= cfg.min_history_days
-    if category is not None:
-        eligible &= group == category
-    candidates = np.flatnonzero(eligible)
-    if size > len(candidates):
+    eligible = candidates(night, cfg, category, exclude)
+    if size > len(eligible):
         where = f" in category '{category}'" if category is not None else ""
         raise TuneError(
-            f"--products {size} is more than the {len(candidates)} products{where} with the "
+            f"--products {size} is more than the {len(eligible)} products{where} with the "
             f"{cfg.min_history_days} days of history training needs: sample fewer"
         )
-    index = np.sort(np.random.default_rng(seed).choice(candidates, size=size, replace=False))
-    return Sample(panel.select(index), group[index], category)
+    index = np.sort(np.random.default_rng(seed).choice(eligible, size=size, replace=False))
+    return Sample(night.panel.select(index), _groups(night)[index], category)
+
+
+def candidates(
+    night: PreparedNight, cfg: ModelConfig, category: str | None, exclude: tuple[str, ...] = ()
+) -> np.ndarray:
+    """Panel indices of the products a sample can draw: with the history training needs, in
+    `category` (None: any), not in `exclude`."""
+    panel = night.panel
+    eligible = panel.n_observed >= cfg.min_history_days
+    if category is not None:
+        eligible &= _groups(night) == category
+    if exclude:
+        eligible &= ~np.isin(np.asarray(panel.product_ids), list(exclude))
+    return np.flatnonzero(eligible)
