@@ -172,6 +172,8 @@ def test_the_baseline_is_measured_beside_the_model_in_one_report(world: synth.Wo
     text = evaluate.capture_text(report)
     assert "profit capture (oracle prices every product)" in text
     assert "capture on the products priced" in text
+    assert "against a cautious oracle" in text  # the sales give each product's prices sold at
+    assert report["model"]["overall"]["capture_cautious"] is not None
     for category in world.products["category"].unique():
         assert f"  {category}" in text
 

@@ -257,7 +257,14 @@ def capture_text(report: dict[str, Any]) -> str:
             "capture on the products priced on their estimate (oracle holds the "
             "same products and those on a price test)",
         ),
+        (
+            "capture_cautious",
+            "the same against a cautious oracle (true curves, but the engine's evidence rules: "
+            "trust region, no walk past the prices sold at on an elasticity of -1 or above)",
+        ),
     ):
+        if key not in model["overall"]:
+            continue
         lines.append(title)
         lines.append(
             f"  {'overall':<22}{percent(model['overall'][key]):>14}"
