@@ -184,8 +184,10 @@ def baseline_policy(
     horizon: int,
     min_history_days: int,
     cfg: PricingConfig,
+    seen: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """The log-log baseline fitted on `sales`, priced by the engine and scored against the truth.
+    """The log-log baseline fitted on `sales`, priced by the engine and scored against the truth
+    (the cautious oracle's trust region: `seen`, by default the prices sold at in `sales`).
 
     Returns:
         `policy_report`'s "overall" and "per_category", and the baseline's "elasticity" accuracy
@@ -193,7 +195,8 @@ def baseline_policy(
     """
     baseline = loglog_table(sales, products, horizon, min_history_days)
     recs = pricing.recommend(products, baseline, cfg)
-    report = policy_report(recs, products, truth, start, horizon, cfg, price_seen_range(sales))
+    seen = price_seen_range(sales) if seen is None else seen
+    report = policy_report(recs, products, truth, start, horizon, cfg, seen)
     trained = baseline.filter(pl.col("status") == STATUS_TRAINED)
     return {**report, "elasticity": elasticity_report(trained, exogenous(truth))}
 
@@ -218,11 +221,12 @@ def evaluate_policies(
         {"model": ..., "loglog": ...}, each with "overall" (dict) and "per_category" (list of
         dicts), and the baseline's "elasticity" accuracy.
     """
+    seen = price_seen_range(sales)
     return {
-        "model": policy_report(
-            recommendations, products, truth, start, horizon, cfg, price_seen_range(sales)
+        "model": policy_report(recommendations, products, truth, start, horizon, cfg, seen),
+        "loglog": baseline_policy(
+            products, sales, truth, start, horizon, min_history_days, cfg, seen
         ),
-        "loglog": baseline_policy(products, sales, truth, start, horizon, min_history_days, cfg),
     }
 
 

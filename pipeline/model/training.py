@@ -153,7 +153,7 @@ def train(
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(cfg.seed)
-    cutoff, stop = _cutoffs(panel.n_days, cfg)
+    cutoff, stop = backtest_cutoffs(panel.n_days, cfg)
     # Scales from the days before the backtest: the net is trained and saved with them.
     before = panel_until(panel, cutoff)
     scaled = dataclasses.replace(panel, ref_price=before.ref_price, level=before.level)
@@ -186,7 +186,7 @@ def train(
     )
 
 
-def _cutoffs(n_days: int, cfg: ModelConfig) -> tuple[int, int]:
+def backtest_cutoffs(n_days: int, cfg: ModelConfig) -> tuple[int, int]:
     """The backtest's first day and early stopping's first day (each = the next without one).
 
     Each window is `cfg.validation_days` long and held out only while at least two horizons

@@ -160,7 +160,7 @@ def _recommend(
     """Confirm a study's best on other products; add "confirmation" and "recommended" (the
     configuration to use: its params and its `[model]` section) to its JSON."""
     from pipeline.tune import output
-    from pipeline.tune.confirm import BASE_IS_BEST, confirm
+    from pipeline.tune.confirm import confirm
     from pipeline.tune.space import base_params, trial_config
 
     best = result["best"]
@@ -176,7 +176,7 @@ def _recommend(
     if plan.sample.category:
         heading.insert(0, f"category: {plan.sample.category}")
     default = result["default_score"]
-    if check.recommends_best or check.status == BASE_IS_BEST:
+    if check.recommends_best:
         toml = output.toml_section(best_cfg, best["score"], default, [*heading, check.line()])
         result["recommended"] = {"source": "best", "params": best["params"], "toml": toml}
         return result

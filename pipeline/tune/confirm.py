@@ -47,8 +47,9 @@ class Confirmation:
 
     @property
     def recommends_best(self) -> bool:
-        """Whether the best trial is recommended (confirmed, or no way to confirm it)."""
-        return self.status in (CONFIRMED, NO_OTHERS)
+        """Whether the best trial is recommended (confirmed, the base itself, or no way to
+        confirm it)."""
+        return self.status in (CONFIRMED, BASE_IS_BEST, NO_OTHERS)
 
     def line(self) -> str:
         """One line on what the confirmation found."""
