@@ -21,7 +21,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # they use TensorFlow's own kernels. Set before TensorFlow starts; worker processes inherit it.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+# Prefect's logging (set up when `prefect.main` is first imported) and TensorFlow's Python logger
+# (with absl's) bind their handlers to the sys.stderr of the moment they are set up. Set them up
+# now, while sys.stderr is pytest's session-long capture stream: first set up inside a test's
+# `CliRunner` (a command importing them lazily), they would keep that runner's stream, closed
+# once the test ends, and a later log record (the Prefect harness draining its logs at the end of
+# the session, say) fails on the closed file: "I/O operation on closed file", "lost sys.stderr".
+import prefect.main  # noqa: F401
 import pytest
+from tensorflow.python.platform import tf_logging
+
+tf_logging.get_logger()
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
