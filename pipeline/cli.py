@@ -335,7 +335,7 @@ def simulate(
 
     Beside this engine (with its configured price tests) run the same engine with price tests
     off, the log-log baseline, an oracle on the true demand under the same rules, a cautious oracle
-    that also keeps the engine's evidence rules (trust region, inelastic rule), and today's prices
+    that also keeps the engine's evidence rules (trust region, inelastic walk), and today's prices
     kept. Prints a line per night and the summary; JSON with every night's figures.
     """
 

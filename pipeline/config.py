@@ -170,6 +170,14 @@ class PricingConfig:
             revenue, would rise without bound with price, so only a cap would stop it) moves
             only within the prices it has sold at, never beyond them, and is held where it has
             none; false prices it like any other, up to the widened trust region's edge.
+        inelastic_walk: with `hold_inelastic` and price tests on, an inelastic estimate of a
+            trained product is tested like an unidentified one (the hold's reason says a price
+            test would identify it), for every phase of the test; once the test has identified
+            it (its own interval narrower than `explore_width`) and while the estimate stays
+            identified, inelastic and not confounded, the product walks: it moves within the
+            widened trust region like any other product, one step past the prices it has sold
+            at, then a week of sales there before the next, until the estimate turns elastic
+            or a cap stops it. false keeps every inelastic estimate within the prices sold at.
         max_stockout_share: hold a product whose recent share of stockout days is above this
             (1.0 never holds for stockouts).
         solver: "auto" (a per-product argmax while products are independent; when rules
@@ -218,6 +226,7 @@ class PricingConfig:
     max_stockout_share: float = 0.2
     trust_widening: float = 0.10
     hold_inelastic: bool = True
+    inelastic_walk: bool = True
     solver: str = "auto"
     milp_time_limit: float = 60.0
     explore: str = "test"

@@ -237,3 +237,58 @@ def test_attempts_are_recorded_and_read_back(tmp_path) -> None:
     assert catalog.read_price_tests(path, again + dt.timedelta(1))["test_attempt"].to_list() == [2]
     view = read_frame(path, "select product_id, attempt, status from price_tests order by attempt")
     assert view.rows() == [("A1", 1, explore.STOPPED), ("A1", 2, explore.TESTING)]
+
+
+# --- inelastic estimates: a price test proves them, then the price walks -------------------------
+
+
+def _inelastic(n: int = 1, status: str = "trained") -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A trained product whose estimate is inelastic and already narrow (identified)."""
+    products, demand = _frames(n, status=status)
+    return products, demand.with_columns(
+        elasticity=pl.lit(-0.7),
+        elasticity_lo=pl.lit(-0.9),
+        elasticity_hi=pl.lit(-0.5),
+        hold_reason=pl.lit(None, pl.String),
+        price_seen_hi=pl.lit(49.99),
+    )
+
+
+def test_an_inelastic_estimate_is_tested_although_narrow_and_for_every_phase() -> None:
+    products, demand = _inelastic()
+    first = explore.recommend(products, demand, PricingConfig(), None, AS_OF).row(0, named=True)
+    assert (first["test_status"], first["test_phase"], first["test_direction"]) == ("testing", 1, 1)
+    # Identified from night 2 on, it still runs every phase of its test: the walk stands on it.
+    for days, status in ((8, "testing"), (27, "testing"), (28, "identified")):
+        state = _state(AS_OF - dt.timedelta(days))
+        recs = explore.recommend(products, demand, PricingConfig(), state, AS_OF)
+        assert recs["test_status"].to_list() == [status], days
+    # Without the walk, the estimate is held within the prices sold at and never tested.
+    off = explore.recommend(products, demand, PricingConfig(inelastic_walk=False), None, AS_OF)
+    assert off["test_status"].to_list() == [None]
+    assert off["recommended_price"].to_list() == [49.99]
+    assert "demand looks inelastic" in off["reason"][0]
+
+
+def test_a_tested_inelastic_product_walks_one_trust_region_step() -> None:
+    products, demand = _inelastic()
+    found = _state(AS_OF - dt.timedelta(40), explore.IDENTIFIED)
+    cfg = PricingConfig(price_endings=(), max_change_up=0.2)
+    row = explore.recommend(products, demand, cfg, found, AS_OF).row(0, named=True)
+    # One step past the prices sold at (49.99 * 1.10 = 54.989, to the cent below), not the
+    # maximum change towards the cap.
+    assert row["recommended_price"] == 54.98 and row["binding_rule"] == "trust_region"
+    assert "demand found inelastic by its price test" in row["reason"]
+    assert "the demand curve is not known beyond them" in row["reason"]
+    assert row["test_status"] is None  # the test is over: no new test row
+    # Untested, it tests (a 5% step up) rather than walks.
+    untested = explore.recommend(products, demand, cfg, None, AS_OF)
+    assert untested.select("test_status", "recommended_price").row(0) == ("testing", 52.49)
+    # Without the walk, or confounded, it stays within the prices sold at.
+    for cfg_, status in (
+        (replace(cfg, inelastic_walk=False), "trained"),
+        (replace(cfg, hold_statuses=()), "confounded"),
+    ):
+        products, demand = _inelastic(status=status)
+        recs = explore.recommend(products, demand, cfg_, found, AS_OF)
+        assert recs["recommended_price"].to_list() == [49.99], (cfg_.inelastic_walk, status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 
 import polars as pl
 import pytest
@@ -76,10 +77,12 @@ def test_a_simulation_report_refuses_files_that_are_not_one(tmp_path) -> None:
     assert run.exit_code == 1 and "not a simulation" in run.output
 
 
-def test_the_cautious_oracle_keeps_the_evidence_rules_and_the_oracle_does_not() -> None:
+@pytest.mark.parametrize("walk", [True, False])
+def test_the_cautious_oracle_keeps_the_evidence_rules_and_the_oracle_does_not(walk: bool) -> None:
     world = _world(SimConfig(products=40, days=180, seed=2))
     day = world.sales["ds"].max() + dt.timedelta(days=1)
     settings = Settings()
+    settings = replace(settings, pricing=replace(settings.pricing, inelastic_walk=walk))
     seen = price_seen_range(world.sales)
     true_e = world.truth.select("product_id", "elasticity").unique("product_id")
     prices = {}
@@ -91,10 +94,11 @@ def test_the_cautious_oracle_keeps_the_evidence_rules_and_the_oracle_does_not() 
         world.products.select("product_id", "current_price"), on="product_id"
     )
     widen = 1 + settings.pricing.trust_widening
-    inelastic = pl.col("elasticity") >= -1
-    # The cautious oracle stays inside the trust region, and inside the prices sold at where the
-    # true elasticity is -1 or above (with room for a price ending's rounding), or keeps a price
-    # that already lies outside it.
+    inelastic = pl.lit(not walk) & (pl.col("elasticity") >= -1)
+    # The cautious oracle stays inside the trust region (with room for a price ending's
+    # rounding), or keeps a price that already lies outside it. Where the engine never walks an
+    # inelastic product, a true elasticity of -1 or above stays inside the prices sold at; where
+    # a price test's finding walks it (`inelastic_walk`), the oracle, knowing it, walks it too.
     hi = pl.when(inelastic).then(pl.col("price_seen_hi")).otherwise(pl.col("price_seen_hi") * widen)
     lo = pl.when(inelastic).then(pl.col("price_seen_lo")).otherwise(pl.col("price_seen_lo") / widen)
     moved = pl.col("cautious") != pl.col("current_price")
@@ -102,6 +106,9 @@ def test_the_cautious_oracle_keeps_the_evidence_rules_and_the_oracle_does_not() 
         moved & ((pl.col("cautious") > hi + 0.5) | (pl.col("cautious") < lo - 0.5))
     )
     assert outside.height == 0, outside
+    # Inelastic products the oracle raises past the prices sold at: only where they walk.
+    above = (pl.col("elasticity") >= -1) & (pl.col("cautious") > pl.col("price_seen_hi") + 0.05)
+    assert (frame.filter(above).height > 0) == walk
     # The oracle is free of those rules: it goes beyond them somewhere in this world.
     assert frame.filter((pl.col("oracle") > hi + 0.5) | (pl.col("oracle") < lo - 0.5)).height > 0
 

@@ -25,7 +25,7 @@ from pipeline.contract import (
 )
 from pipeline.pricing.choice import CHANGE, ENDING, FLOOR, HOLD, Choice, decide
 from pipeline.pricing.explain import endings_text, explain
-from pipeline.pricing.inputs import Inputs, float_column, prepare_inputs
+from pipeline.pricing.inputs import Inputs, float_column, prepare_inputs, walks
 from pipeline.pricing.ladder import PRICE_TOL, PriceRange
 from pipeline.pricing.scoring import binding_rules, score_prices, unconstrained_optimum
 
@@ -89,6 +89,7 @@ def _texts(
         "keeps": choice.keeps,
         "seen_lo": float_column(frame, "price_seen_lo"),
         "seen_hi": float_column(frame, "price_seen_hi"),
+        "walks": walks(frame),
     }
 
 

@@ -44,7 +44,7 @@ def _rule_text(rule: str, price: float, row: dict[str, object], cfg: PricingConf
         return "best price inside the allowed range"
     if rule == TRUST_REGION:
         seen = f"{float(row['seen_lo']):.2f}-{float(row['seen_hi']):.2f}"
-        if inelastic(float(row["e"]), cfg):
+        if inelastic(float(row["e"]), cfg) and not row["walks"]:
             return (
                 f"held within the prices it has sold at ({seen}): demand looks inelastic, so "
                 f"{cfg.objective} would rise without bound with price and the price is not raised "
@@ -240,7 +240,8 @@ def explain(columns: dict[str, npt.ArrayLike], cfg: PricingConfig) -> list[str]:
             'need' (the lowest price the bounds require), 'min_price', 'max_price', 'feasible'
             (the rules leave some price), 'short' (the rule that keeps the base price outside
             its bounds, or ''), 'keeps' (a hold that keeps today's price), 'seen_lo', 'seen_hi'
-            (the prices it has sold at).
+            (the prices it has sold at), 'walks' (an inelastic estimate its price test found,
+            free to walk the widened trust region).
         cfg: pricing rules (min_change, the coupling limits and the objective's name).
 
     Returns:

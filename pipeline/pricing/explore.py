@@ -134,10 +134,24 @@ def recommend(
     if cfg.explore == "off" or as_of is None:
         return _with_columns(engine_recommend(products, demand, cfg), None)
     state = tests if tests is not None else no_tests()
-    plan = plan_tests(products, demand, cfg, state, as_of, step_room(products, demand, cfg))
+    plan = plan_tests(products, demand, cfg, state, as_of, _room(products, demand, cfg))
     steered = _steered(demand, plan)
     recs = engine_recommend(products, steered, cfg)
     return _annotate(recs, demand, products, plan, cfg)
+
+
+def _room(products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig) -> pl.DataFrame:
+    """`step_room`, where a test of an inelastic estimate may step into the widened trust region.
+
+    An inelastic estimate stays within the prices sold at (`holds.inelastic`), which would
+    leave its test no step up, the way its estimate points; the step past them is the test.
+    """
+    if cfg.inelastic_walk and cfg.hold_inelastic:
+        status = pl.col("status") if "status" in demand.columns else pl.lit(STATUS_TRAINED)
+        demand = demand.with_columns(status.alias("status")).with_columns(
+            _unproven(cfg).alias("inelastic_walk")
+        )
+    return step_room(products, demand, cfg)
 
 
 def _with_columns(recs: pl.DataFrame, plan: pl.DataFrame | None) -> pl.DataFrame:
@@ -199,11 +213,44 @@ def _identified(cfg: PricingConfig) -> pl.Expr:
 
 
 def _candidate(cfg: PricingConfig) -> pl.Expr:
-    """Products whose elasticity is not identified and whose data allow a test."""
+    """Products whose elasticity is not identified (or is inelastic, under `inelastic_walk`)
+    and whose data allow a test."""
     status = pl.col("status")
     cold = (status == STATUS_COLD_START) & (pl.col("n_days") >= cfg.explore_cold_days)
     data_issue = pl.col("hold_reason").fill_null("").str.starts_with("data issue")
-    return (status.is_in(list(TESTED_STATUSES)) | cold) & ~data_issue
+    return (status.is_in(list(TESTED_STATUSES)) | cold | _unproven(cfg)) & ~data_issue
+
+
+def _inelastic(cfg: PricingConfig) -> pl.Expr:
+    """The estimate is one `hold_inelastic` keeps within the prices sold at (`holds.inelastic`)."""
+    if not cfg.hold_inelastic:
+        return pl.lit(False)
+    e = pl.col("elasticity")
+    return ((e >= -1) if cfg.objective == "profit" else (e > -1)).fill_null(False)
+
+
+def _unproven(cfg: PricingConfig) -> pl.Expr:
+    """A trained product's inelastic estimate, under `inelastic_walk`: a test would prove it.
+
+    An estimate from the history alone may be demand moving the price (the hotel case), so
+    the price walks only on a test's own, deliberate price moves.
+    """
+    if not cfg.inelastic_walk:
+        return pl.lit(False)
+    return _inelastic(cfg) & (pl.col("status") == STATUS_TRAINED)
+
+
+def _walks(cfg: PricingConfig) -> pl.Expr:
+    """The product's latest test identified it, and its estimate stays identified, inelastic
+    and not confounded: it walks past the prices sold at, one trust-region step at a time."""
+    if not cfg.inelastic_walk:
+        return pl.lit(False)
+    return _found() & _inelastic(cfg) & (pl.col("status") != STATUS_CONFOUNDED)
+
+
+def _found() -> pl.Expr:
+    """The latest test identified the elasticity, and the estimate still has it identified."""
+    return (pl.col("test_status") == IDENTIFIED) & pl.col("identified") & ~pl.col("_issue")
 
 
 def plan_tests(
@@ -251,13 +298,17 @@ def plan_tests(
         ((pl.lit(as_of) - pl.col("test_started")).dt.total_days() // cfg.explore_min_days + 1)
         .cast(pl.Int64).alias("test_phase")
     )  # fmt: skip
+    # A test of an inelastic estimate runs every phase: a walk stands on the whole test.
+    done = pl.col("test_phase") > cfg.explore_phases
     ends = pl.when(pl.col("_issue")).then(pl.lit(STOPPED))
-    ends = ends.when(pl.col("identified")).then(pl.lit(IDENTIFIED))
-    ends = ends.when(pl.col("test_phase") > cfg.explore_phases).then(pl.lit(STOPPED))
+    ends = ends.when(pl.col("identified") & (~_unproven(cfg) | done)).then(pl.lit(IDENTIFIED))
+    ends = ends.when(done).then(pl.lit(STOPPED))
     running = running.with_columns(ends.otherwise(pl.lit(TESTING)).alias("test_status"))
     cooled = pl.col("effective_date") + pl.duration(days=cfg.explore_retry_days) <= pl.lit(as_of)
     retry = pl.col("test_status").is_in([STOPPED, IDENTIFIED]) & cooled
-    eligible = (pl.col("test_status").is_null() | retry) & ~pl.col("identified")
+    # An inelastic estimate tests although narrow, unless its latest test identified it.
+    unproven = _unproven(cfg) & (pl.col("test_status").fill_null("") != IDENTIFIED)
+    eligible = (pl.col("test_status").is_null() | retry) & (~pl.col("identified") | unproven)
     fresh = frame.filter(eligible & _candidate(cfg) & (pl.col("step") > 0)).with_columns(
         pl.lit(TESTING).alias("test_status"),
         pl.lit(1, pl.Int64).alias("test_phase"),
@@ -274,19 +325,35 @@ def plan_tests(
     both = _targets(both, cfg, as_of).with_columns(_risk().alias("risk"))
     assert length <= 28  # config guarantees a test never runs past 4 weeks
     plan = _within_budget(both.with_columns(pl.lit(as_of).alias("_as_of")), frame, cfg)
-    return pl.concat([plan, blocked, _released(frame)], how="diagonal_relaxed")
+    # A walking product whose status would hold it is released as well (`_released`).
+    walking = frame.filter(_walks(cfg)).select(
+        "product_id",
+        _walk_note().alias("test_note"),
+        (pl.col("status") != STATUS_TRAINED).alias("test_release"),
+        pl.lit(True).alias("test_walk"),
+    )
+    released = _released(frame).join(walking, on="product_id", how="anti")
+    return pl.concat([plan, blocked, released, walking], how="diagonal_relaxed")
+
+
+def _walk_note() -> pl.Expr:
+    return pl.format(
+        "demand found inelastic by its price test from {} (attempt {}): the price may rise one "
+        "step past the prices it has sold at, then waits for a week of sales there",
+        pl.col("test_started"),
+        pl.col("test_attempt"),
+    )
 
 
 def _released(frame: pl.DataFrame) -> pl.DataFrame:
     """Products an earlier test identified, still identified, that their status would hold."""
-    found = (pl.col("test_status") == IDENTIFIED) & pl.col("identified") & ~pl.col("_issue")
     note = pl.format(
         "elasticity identified by its price test from {} (attempt {}): priced on its own "
         "estimate, hold_statuses applies to products no test identified",
         pl.col("test_started"),
         pl.col("test_attempt"),
     )
-    return frame.filter(found & (pl.col("status") != STATUS_TRAINED)).select(
+    return frame.filter(_found() & (pl.col("status") != STATUS_TRAINED)).select(
         "product_id", note.alias("test_note"), pl.lit(True).alias("test_release")
     )
 
@@ -393,7 +460,9 @@ def _steered(demand: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
             pl.when(released).then(pl.lit(STATUS_TRAINED)).otherwise(pl.col("status"))
             .alias("status")
         )  # fmt: skip
-    return out
+    walk = pl.col("test_walk") if "test_walk" in plan.columns else pl.lit(False)
+    walking = plan.filter(walk.fill_null(False))["product_id"].to_list()
+    return out.with_columns(ids.is_in(walking).alias("inelastic_walk"))
 
 
 def _annotate(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from pipeline.arrays import FloatArray
+from pipeline.arrays import BoolArray, FloatArray
 from pipeline.config import PricingConfig
 from pipeline.contract import DEFAULT_CATEGORY
 from pipeline.pricing.holds import hold_expr, inelastic, keeps_expr, note_expr
@@ -91,6 +91,7 @@ def _prepare(products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig) -
         *_FORECAST_FLOATS,
         _optional(demand, "hold_reason", pl.String),
         _optional(demand, "status", pl.String),
+        _optional(demand, "inelastic_walk", pl.Boolean).fill_null(False),
         _optional(demand, "category", pl.String).alias("_forecast_category"),
         pl.lit(True).alias("_has_forecast"),
     )
@@ -102,6 +103,11 @@ def _prepare(products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingConfig) -
         .sort("product_id")
         .with_columns(hold_expr(cfg), note_expr(cfg), keeps_expr())
     )
+
+
+def walks(frame: pl.DataFrame) -> BoolArray:
+    """[P] Products whose price test found them inelastic: they walk the widened trust region."""
+    return frame["inelastic_walk"].fill_null(False).to_numpy().astype(bool)
 
 
 def float_column(frame: pl.DataFrame, name: str) -> FloatArray:
@@ -145,8 +151,9 @@ def prepare_inputs(products: pl.DataFrame, demand: pl.DataFrame, cfg: PricingCon
     """
     frame = _prepare(products, demand, cfg)
     limits = _limits(frame, cfg)
-    # An inelastic estimate moves only within the prices sold at: no widening (holds.inelastic).
-    flat = inelastic(float_column(frame, "elasticity"), cfg)
+    # An inelastic estimate moves only within the prices sold at: no widening (holds.inelastic),
+    # unless its price test found it inelastic (`inelastic_walk`, pipeline/pricing/explore.py).
+    flat = inelastic(float_column(frame, "elasticity"), cfg) & ~walks(frame)
     prange = allowed_range(
         float_column(frame, "current_price"),
         float_column(frame, "unit_cost"),

@@ -5,7 +5,8 @@ cadence, with the configured price tests), `engine_off` (the same with `explore 
 `loglog` (the log-log baseline priced by the same engine), `oracle` (the same engine fed the true
 demand over the horizon, so it too moves at most the maximum change per run), `cautious` (the
 oracle under the engine's evidence rules as well: the true curves priced within the trust region
-of the prices its own shelf has sold at, a true elasticity of -1 or above only within them) and
+of the prices its own shelf has sold at; a true elasticity of -1 or above walks it one step at a
+time, as the engine's do once a price test found them inelastic, `cautious_config`) and
 `keep` (today's prices kept). The gap between `oracle` and `cautious` is what the evidence rules
 cost on a world whose true curves hold at every price; the gap between `cautious` and `engine` is
 what learning the curves costs. Each learning policy has its own history: it learns only from
@@ -28,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from pipeline import night, pricing, synth
-from pipeline.config import Settings
+from pipeline.config import PricingConfig, Settings
 from pipeline.contract import STATUS_GATE_FAILED, STATUS_TRAINED
 from pipeline.evaluate import loglog_table, true_demand
 from pipeline.features import price_seen_range
@@ -186,9 +187,20 @@ def _policy_night(arm: _Arm, day: dt.date, truth: pl.DataFrame, settings: Settin
             return pricing.recommend(active, table, pricing.oracle_config(settings.pricing))
         # The cautious oracle keeps them: its trust region is the prices its shelf sold at.
         table = table.join(price_seen_range(history), on="product_id", how="left")
-        return pricing.recommend(active, table, settings.pricing)
+        return pricing.recommend(active, table, cautious_config(settings.pricing))
     table = loglog_table(history, active, horizon, settings.model.min_history_days)
     return pricing.recommend(active, table, settings.pricing)
+
+
+def cautious_config(cfg: PricingConfig) -> PricingConfig:
+    """The cautious oracle's rules: the engine's, for a product whose elasticity is identified.
+
+    It knows every elasticity, so where the engine lets a price test's finding walk an
+    inelastic product (`inelastic_walk`, with tests on) it walks every inelastic product, one
+    trust-region step at a time; otherwise inelastic products stay within the prices sold at.
+    """
+    walks = cfg.inelastic_walk and cfg.explore != "off"
+    return replace(cfg, hold_inelastic=False) if walks else cfg
 
 
 def _put_on_shelf(arm: _Arm, recs: pl.DataFrame) -> np.ndarray:

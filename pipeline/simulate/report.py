@@ -96,9 +96,10 @@ def simulation_html(result: dict[str, Any]) -> str:
         f"today's prices. The oracle's cumulative uplift: {summary['oracle_uplift']:,.0f}. "
         "Capture is a policy's uplift over the oracle's; elastic products are those whose true "
         "elasticity is below -1 (the others' best price is their max_price). The cautious oracle "
-        "knows the true curves but keeps the engine's evidence rules (the trust region, no walk "
-        "beyond the prices sold at on an elasticity of -1 or above): its capture is what those "
-        "rules leave, and 'of the cautious oracle' is an engine's uplift over its uplift.</p>",
+        "knows the true curves but keeps the engine's evidence rules (the trust region, walked "
+        "one step a week on an elasticity of -1 or above, as the engine does once a price test "
+        "found it): its capture is what those rules leave, and 'of the cautious oracle' is an "
+        "engine's uplift over its uplift.</p>",
         image_tag(cumulative_figure(result), "cumulative profit against the oracle"),
         html_table(capture_table(summary)),
         "<p>The engine with price tests is ahead of the engine without "

@@ -5,13 +5,16 @@ Uplift is profit above `keep` (today's prices kept); capture is a policy's uplif
 shelf prices) is the headline, since it does not depend on one draw of noise; realised profit is
 reported beside it. Capture is also given over the products whose true elasticity is below -1
 ("elastic"): a constant elasticity of -1 or above makes the oracle's profit rise with price up to
-max_price, a walk the engine refuses on an estimate (`pricing.hold_inelastic`), so the elastic
-products show how well the engine prices where a best price exists inside the range.
+max_price, a walk the engine makes only on a price test's finding and one trust-region step at a
+time (`pricing.hold_inelastic`, `pricing.inelastic_walk`), so the elastic products show how well
+the engine prices where a best price exists inside the range.
 
 The `cautious` oracle knows the true curves but obeys the engine's evidence rules (the trust
-region, no walk beyond the prices sold at on an elasticity of -1 or above): its capture is what
-those rules leave of the oracle's uplift, and each engine's `capture_cautious` (its uplift over
-the cautious oracle's) is what learning the curves leaves of that.
+region; an elasticity of -1 or above walks one step past the prices sold at per week of sales
+there, as the engine's do once a test found them, or stays within them where the engine's never
+walk, `loop.cautious_config`): its capture is what those rules leave of the oracle's uplift, and
+each engine's `capture_cautious` (its uplift over the cautious oracle's) is what learning the
+curves leaves of that.
 """
 
 from __future__ import annotations
