@@ -245,7 +245,7 @@ def test_attempts_are_recorded_and_read_back(tmp_path) -> None:
 def _inelastic(n: int = 1, status: str = "trained") -> tuple[pl.DataFrame, pl.DataFrame]:
     """A trained product whose estimate is inelastic and already narrow (identified)."""
     products, demand = _frames(n, status=status)
-    return products, demand.with_columns(
+    return products.with_columns(max_price=pl.lit(69.99)), demand.with_columns(
         elasticity=pl.lit(-0.7),
         elasticity_lo=pl.lit(-0.9),
         elasticity_hi=pl.lit(-0.5),
@@ -284,11 +284,15 @@ def test_a_tested_inelastic_product_walks_one_trust_region_step() -> None:
     # Untested, it tests (a 5% step up) rather than walks.
     untested = explore.recommend(products, demand, cfg, None, AS_OF)
     assert untested.select("test_status", "recommended_price").row(0) == ("testing", 52.49)
-    # Without the walk, or confounded, it stays within the prices sold at.
-    for cfg_, status in (
-        (replace(cfg, inelastic_walk=False), "trained"),
-        (replace(cfg, hold_statuses=()), "confounded"),
+    # Without the walk, confounded, or without a max_price of its own (the default cap is a
+    # factor of tonight's price, and would move up with each step), it stays within the prices
+    # sold at.
+    for cfg_, status, top in (
+        (replace(cfg, inelastic_walk=False), "trained", 69.99),
+        (replace(cfg, hold_statuses=()), "confounded", 69.99),
+        (cfg, "trained", None),
     ):
         products, demand = _inelastic(status=status)
+        products = products.with_columns(max_price=pl.lit(top, pl.Float64))
         recs = explore.recommend(products, demand, cfg_, found, AS_OF)
-        assert recs["recommended_price"].to_list() == [49.99], (cfg_.inelastic_walk, status)
+        assert recs["recommended_price"].to_list() == [49.99], (cfg_.inelastic_walk, status, top)

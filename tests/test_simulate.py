@@ -49,6 +49,10 @@ def test_three_nights_run_every_policy(three_nights) -> None:
     for record in result["nights"]:
         for arm in ("engine", "oracle", "keep"):
             assert record[arm]["expected_profit_elastic"] <= record[arm]["expected_profit"] + 1e-6
+    # How many shelf prices sit at their max_price (where walks end); the kept shelf starts below.
+    at_cap = [result["nights"][-1][arm]["at_max_price"] for arm in ("engine", "oracle", "keep")]
+    assert at_cap[2] == 0 and all(0 <= n <= 20 for n in at_cap)
+    assert summary["engine"]["at_max_price_last"] == at_cap[0]
 
 
 @pytest.mark.slow

@@ -25,7 +25,8 @@ whose elasticity is not identified or whose price moves with demand (confounded)
 their status is in `hold_statuses`, and so do products with more stockout days than
 `max_stockout_share` and, with `hold_inelastic`, products whose elasticity is -1 or above. A hold
 for the evidence still moves a price below its margin floor toward it. `oracle_config` gives the
-rules for pricing on true curves. `explore` runs price tests around `recommend`. Everything here
+rules for pricing on true curves. `explore` runs price tests around `recommend`, and lets an
+inelastic estimate its test proved walk the widened trust region (`inelastic_walk`). Everything here
 is pure: frames and arrays in, new frames and arrays out, no I/O.
 """
 

@@ -21,6 +21,16 @@ products testing at once (`explore_max_products`) and the expected profit put at
 finding a later model lost) tests again, as its next attempt (`test_attempt`), once
 `explore_retry_days` have passed since the test's last night.
 
+Inelastic estimates (`inelastic_walk`, with `hold_inelastic`): a trained product whose estimate
+is -1 or above stays within the prices it has sold at, since profit would rise without bound on
+that estimate and an estimate from the history alone may be demand moving the price. It is
+tested like an unidentified product (its step up may enter the widened trust region: the step is
+the test) and for every phase, narrow interval or not. Once its test identified it, and while its
+estimate stays identified, inelastic and not confounded, it walks: `recommend` gets the flag
+`inelastic_walk` and prices it within the widened trust region like any other product, one step
+past the prices sold at, then a week of sales there before the next (`features.PRICE_SEEN_DAYS`),
+up to a max_price the catalogue sets (without one it does not walk: the default cap moves).
+
 `hold_statuses` and tests (DESIGN section 5: a test runs "until the interval is narrow enough to
 price on"): a product being tested is released from its hold for the test, and a product whose
 test identified its elasticity is priced on its own estimate, as usual, from then on, for as
@@ -172,8 +182,9 @@ def _estimates(demand: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
         status.alias("status"), days.cast(pl.Int64).fill_null(0).alias("n_days"),
         pl.col("hold_reason") if "hold_reason" in demand.columns else pl.lit(None, pl.String),
     )  # fmt: skip
+    top = pl.col("max_price") if "max_price" in products.columns else pl.lit(None, pl.Float64)
     catalogue = products.select(
-        "product_id", "current_price", "unit_cost",
+        "product_id", "current_price", "unit_cost", top.alias("max_price"),
         (pl.col("is_kvi") if "is_kvi" in products.columns else pl.lit(False)).alias("is_kvi"),
         (pl.col("category") if "category" in products.columns else pl.lit("")).alias("category"),
     )  # fmt: skip
@@ -242,10 +253,15 @@ def _unproven(cfg: PricingConfig) -> pl.Expr:
 
 def _walks(cfg: PricingConfig) -> pl.Expr:
     """The product's latest test identified it, and its estimate stays identified, inelastic
-    and not confounded: it walks past the prices sold at, one trust-region step at a time."""
+    and not confounded: it walks past the prices sold at, one trust-region step at a time.
+
+    Only towards a max_price the catalogue sets: without one, the default cap is a factor of
+    tonight's price (`default_max_price_factor`) and moves up with each step.
+    """
     if not cfg.inelastic_walk:
         return pl.lit(False)
-    return _found() & _inelastic(cfg) & (pl.col("status") != STATUS_CONFOUNDED)
+    capped = pl.col("max_price").is_not_null()
+    return _found() & _inelastic(cfg) & (pl.col("status") != STATUS_CONFOUNDED) & capped
 
 
 def _found() -> pl.Expr:

@@ -240,6 +240,7 @@ def _day_figures(
         "expected_profit_elastic": float(profit[market.demand.elasticity < -1].sum()),
         "realised_profit": float((margin * units).sum()),
         "price_changes": int((np.abs(shelf - before) > 1e-9).sum()),
+        "at_max_price": _at_max_price(arm, shelf),
     }
     if arm.name in ENGINE_ARMS and "test_status" in recs.columns:
         figures["testing"] = int((recs["test_status"] == explore.TESTING).sum())
@@ -248,6 +249,14 @@ def _day_figures(
         )
         figures["identified"] = _identified(arm)
     return figures
+
+
+def _at_max_price(arm: _Arm, shelf: np.ndarray) -> int:
+    """Products whose shelf price is at (or above) their max_price: how far walks went."""
+    if "max_price" not in arm.products.columns:
+        return 0
+    top = arm.products.sort("product_id")["max_price"].cast(pl.Float64).fill_null(np.inf)
+    return int((shelf >= top.to_numpy() - 0.005).sum())
 
 
 def _identified(arm: _Arm) -> int:

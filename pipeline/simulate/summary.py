@@ -65,6 +65,8 @@ def summarise(result: dict[str, Any], key: str = "expected_profit") -> dict[str,
             "capture_last_7": _capture(gain_last, oracle_last),
             "price_changes": sum(r[arm]["price_changes"] for r in nights),
         }
+        if "at_max_price" in nights[-1][arm]:
+            out[arm]["at_max_price_last"] = nights[-1][arm]["at_max_price"]
         if arm in ENGINES and "cautious" in gains:
             cautious = gains["cautious"]
             cautious_last = cautious[-1] - (cautious[last - 1] if last else 0.0)
@@ -74,7 +76,9 @@ def summarise(result: dict[str, Any], key: str = "expected_profit") -> dict[str,
     if key == "expected_profit" and all(elastic in nights[0].get(a, {}) for a in arms):
         sub = summarise(result, elastic)
         out["elastic"] = {"oracle_uplift": sub["oracle_uplift"]} | {
-            arm: {k: v for k, v in sub[arm].items() if k != "price_changes"}
+            arm: {
+                k: v for k, v in sub[arm].items() if k not in ("price_changes", "at_max_price_last")
+            }
             for arm in COMPARED
             if arm in sub
         }
