@@ -60,13 +60,14 @@ def test_missing_file_and_direct_construction_are_checked(tmp_path: Path) -> Non
 def test_the_evidence_keys_of_pricing_are_read_and_checked(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "[pricing]\ntrust_widening = 0.2\nhold_inelastic = false\nhold_statuses = ['confounded']\n",
+        "[pricing]\ntrust_widening = 0.2\nhold_inelastic = false\nhold_statuses = ['confounded']\n"
+        "inelastic_walk = false\n",
     )
     pricing = load_settings(path).pricing
     assert (pricing.trust_widening, pricing.hold_inelastic) == (0.2, False)
-    assert pricing.hold_statuses == ("confounded",)
+    assert pricing.hold_statuses == ("confounded",) and not pricing.inelastic_walk
     defaults = PricingConfig()
-    assert defaults.trust_widening == 0.1 and defaults.hold_inelastic
+    assert defaults.trust_widening == 0.1 and defaults.hold_inelastic and defaults.inelastic_walk
     assert "confounded" in defaults.hold_statuses
     with pytest.raises(ConfigError, match=r"'pricing\.trust_widening': must be a fraction"):
         PricingConfig(trust_widening=-0.1)
@@ -74,3 +75,5 @@ def test_the_evidence_keys_of_pricing_are_read_and_checked(tmp_path: Path) -> No
         PricingConfig(hold_statuses=("cold_start",))
     with pytest.raises(ConfigError, match=r"'pricing\.hold_inelastic': expected bool"):
         load_settings(write(tmp_path, "[pricing]\nhold_inelastic = 1\n"))
+    with pytest.raises(ConfigError, match=r"'pricing\.inelastic_walk': expected bool"):
+        load_settings(write(tmp_path, "[pricing]\ninelastic_walk = 'yes'\n"))
