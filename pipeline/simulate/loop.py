@@ -34,6 +34,8 @@ from pipeline.contract import STATUS_GATE_FAILED, STATUS_TRAINED
 from pipeline.evaluate import loglog_table, true_demand
 from pipeline.features import price_seen_range
 from pipeline.pricing import explore
+from pipeline.pricing.ladder import ending_extremes
+from pipeline.pricing.limits import Endings
 from pipeline.synth import market as mk
 
 ARMS = ("engine", "engine_off", "loglog", "oracle", "cautious", "keep")
@@ -222,6 +224,7 @@ def _day_figures(
     shelf: np.ndarray,
     recs: pl.DataFrame,
     before: np.ndarray,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Sell the day at the shelf prices; the arm's realised and expected profit and changes."""
     sales = mk.draw_sales(market, events, shelf)
@@ -240,7 +243,7 @@ def _day_figures(
         "expected_profit_elastic": float(profit[market.demand.elasticity < -1].sum()),
         "realised_profit": float((margin * units).sum()),
         "price_changes": int((np.abs(shelf - before) > 1e-9).sum()),
-        "at_max_price": _at_max_price(arm, shelf),
+        "at_max_price": _at_max_price(arm, shelf, settings),
     }
     if arm.name in ENGINE_ARMS and "test_status" in recs.columns:
         figures["testing"] = int((recs["test_status"] == explore.TESTING).sum())
@@ -251,12 +254,13 @@ def _day_figures(
     return figures
 
 
-def _at_max_price(arm: _Arm, shelf: np.ndarray) -> int:
-    """Products whose shelf price is at (or above) their max_price: how far walks went."""
-    if "max_price" not in arm.products.columns:
-        return 0
-    top = arm.products.sort("product_id")["max_price"].cast(pl.Float64).fill_null(np.inf)
-    return int((shelf >= top.to_numpy() - 0.005).sum())
+def _at_max_price(arm: _Arm, shelf: np.ndarray, settings: Settings) -> int:
+    """Products whose shelf price is the highest allowed ending at or below their max_price:
+    where walks end (the world's max_price, the configured price endings)."""
+    top = arm.products.sort("product_id")["max_price"].cast(pl.Float64).to_numpy()
+    endings = Endings.uniform(settings.pricing.price_endings, top.shape[0])
+    _, highest = ending_extremes(top / 2, top, endings)
+    return int((shelf >= np.nan_to_num(highest, nan=np.inf) - 0.005).sum())
 
 
 def _identified(arm: _Arm) -> int:
@@ -339,7 +343,7 @@ def _run(
             else:
                 recs = _policy_night(arm, day, world.truth, settings)
             shelf = _put_on_shelf(arm, recs)
-            record[arm.name] = _day_figures(arm, market, events, shelf, recs, before)
+            record[arm.name] = _day_figures(arm, market, events, shelf, recs, before, settings)
             record[arm.name]["seconds"] = round(time.perf_counter() - tick, 2)
         nights.append(record)
         if on_night is not None:
