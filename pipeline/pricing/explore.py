@@ -67,6 +67,7 @@ from pipeline.contract import (
 )
 from pipeline.pricing.engine import recommend as engine_recommend
 from pipeline.pricing.explore_room import no_room_reason, step_room
+from pipeline.pricing.holds import inelastic_expr
 from pipeline.pricing.thompson import thompson
 
 TESTING, IDENTIFIED, STOPPED = "testing", "identified", "stopped"
@@ -232,14 +233,6 @@ def _candidate(cfg: PricingConfig) -> pl.Expr:
     return (status.is_in(list(TESTED_STATUSES)) | cold | _unproven(cfg)) & ~data_issue
 
 
-def _inelastic(cfg: PricingConfig) -> pl.Expr:
-    """The estimate is one `hold_inelastic` keeps within the prices sold at (`holds.inelastic`)."""
-    if not cfg.hold_inelastic:
-        return pl.lit(False)
-    e = pl.col("elasticity")
-    return ((e >= -1) if cfg.objective == "profit" else (e > -1)).fill_null(False)
-
-
 def _unproven(cfg: PricingConfig) -> pl.Expr:
     """A trained product's inelastic estimate, under `inelastic_walk`: a test would prove it.
 
@@ -248,7 +241,7 @@ def _unproven(cfg: PricingConfig) -> pl.Expr:
     """
     if not cfg.inelastic_walk:
         return pl.lit(False)
-    return _inelastic(cfg) & (pl.col("status") == STATUS_TRAINED)
+    return inelastic_expr(cfg) & (pl.col("status") == STATUS_TRAINED)
 
 
 def _walks(cfg: PricingConfig) -> pl.Expr:
@@ -261,7 +254,7 @@ def _walks(cfg: PricingConfig) -> pl.Expr:
     if not cfg.inelastic_walk:
         return pl.lit(False)
     capped = pl.col("max_price").is_not_null()
-    return _found() & _inelastic(cfg) & (pl.col("status") != STATUS_CONFOUNDED) & capped
+    return _found() & inelastic_expr(cfg) & (pl.col("status") != STATUS_CONFOUNDED) & capped
 
 
 def _found() -> pl.Expr:

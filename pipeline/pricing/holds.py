@@ -168,6 +168,14 @@ def inelastic(e: FloatArray | float, cfg: PricingConfig) -> BoolArray:
         return (e >= -1) if cfg.objective == "profit" else (e > -1)
 
 
+def inelastic_expr(cfg: PricingConfig) -> pl.Expr:
+    """`inelastic` as a polars expression over the `elasticity` column (false where null)."""
+    if not cfg.hold_inelastic:
+        return pl.lit(False)
+    e = pl.col("elasticity")
+    return ((e >= -1) if cfg.objective == "profit" else (e > -1)).fill_null(False)
+
+
 def _inelastic(frame: pl.DataFrame, free: BoolArray, cfg: PricingConfig) -> StrArray:
     """Hold reasons for free products with an inelastic estimate and no prices sold at.
 

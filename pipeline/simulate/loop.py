@@ -224,7 +224,7 @@ def _day_figures(
     shelf: np.ndarray,
     recs: pl.DataFrame,
     before: np.ndarray,
-    settings: Settings,
+    top: np.ndarray,
 ) -> dict[str, Any]:
     """Sell the day at the shelf prices; the arm's realised and expected profit and changes."""
     sales = mk.draw_sales(market, events, shelf)
@@ -243,7 +243,8 @@ def _day_figures(
         "expected_profit_elastic": float(profit[market.demand.elasticity < -1].sum()),
         "realised_profit": float((margin * units).sum()),
         "price_changes": int((np.abs(shelf - before) > 1e-9).sum()),
-        "at_max_price": _at_max_price(arm, shelf, settings),
+        # Shelf prices at the highest allowed ending under max_price: where walks end.
+        "at_max_price": int((shelf >= top - 0.005).sum()),
     }
     if arm.name in ENGINE_ARMS and "test_status" in recs.columns:
         figures["testing"] = int((recs["test_status"] == explore.TESTING).sum())
@@ -254,13 +255,13 @@ def _day_figures(
     return figures
 
 
-def _at_max_price(arm: _Arm, shelf: np.ndarray, settings: Settings) -> int:
-    """Products whose shelf price is the highest allowed ending at or below their max_price:
-    where walks end (the world's max_price, the configured price endings)."""
-    top = arm.products.sort("product_id")["max_price"].cast(pl.Float64).to_numpy()
+def _top_prices(products: pl.DataFrame, settings: Settings) -> np.ndarray:
+    """Each product's highest allowed ending at or below its max_price, in product order (inf
+    where none): the world's max_price is fixed, so this is computed once per simulation."""
+    top = products.sort("product_id")["max_price"].cast(pl.Float64).to_numpy()
     endings = Endings.uniform(settings.pricing.price_endings, top.shape[0])
     _, highest = ending_extremes(top / 2, top, endings)
-    return int((shelf >= np.nan_to_num(highest, nan=np.inf) - 0.005).sum())
+    return np.nan_to_num(highest, nan=np.inf)
 
 
 def _identified(arm: _Arm) -> int:
@@ -328,6 +329,7 @@ def _run(
     state = mk.start_events(len(market.product_ids))
     rng = np.random.default_rng([cfg.seed, 12])
     nights, twins = [], True
+    top = _top_prices(world.products, settings)
     for k in range(cfg.nights):
         day = first + dt.timedelta(days=k)
         events = mk.draw_events(market, state, day, rng)
@@ -343,7 +345,7 @@ def _run(
             else:
                 recs = _policy_night(arm, day, world.truth, settings)
             shelf = _put_on_shelf(arm, recs)
-            record[arm.name] = _day_figures(arm, market, events, shelf, recs, before, settings)
+            record[arm.name] = _day_figures(arm, market, events, shelf, recs, before, top)
             record[arm.name]["seconds"] = round(time.perf_counter() - tick, 2)
         nights.append(record)
         if on_night is not None:
