@@ -172,12 +172,14 @@ class PricingConfig:
             none; false prices it like any other, up to the widened trust region's edge.
         inelastic_walk: with `hold_inelastic` and price tests on, an inelastic estimate of a
             trained product is tested like an unidentified one (the hold's reason says a price
-            test would identify it), for every phase of the test; once the test has identified
-            it (its own interval narrower than `explore_width`) and while the estimate stays
+            test would identify it), for `walk_test_phases` phases at least; once the test has
+            identified it (its own interval narrower than `explore_width`) and while it stays
             identified, inelastic and not confounded, the product walks: it moves within the
             widened trust region like any other product, one step past the prices it has sold
             at, then a week of sales there before the next, until the estimate turns elastic
             or a cap stops it. false keeps every inelastic estimate within the prices sold at.
+        walk_test_phases: phases a test of an inelastic estimate runs before its finding may let
+            the product walk (2: its step up and the way back; at most `explore_phases`).
         max_stockout_share: hold a product whose recent share of stockout days is above this
             (1.0 never holds for stockouts).
         solver: "auto" (a per-product argmax while products are independent; when rules
@@ -227,6 +229,7 @@ class PricingConfig:
     trust_widening: float = 0.10
     hold_inelastic: bool = True
     inelastic_walk: bool = True
+    walk_test_phases: int = 2
     solver: str = "auto"
     milp_time_limit: float = 60.0
     explore: str = "test"
@@ -292,6 +295,11 @@ class PricingConfig:
             "must be >= 2, with explore_phases * explore_min_days at most 28 days (4 weeks)",
         )
         _check(self.explore_width > 0, "pricing.explore_width", "must be > 0")
+        _check(
+            1 <= self.walk_test_phases <= self.explore_phases,
+            "pricing.walk_test_phases",
+            "must be between 1 and explore_phases",
+        )
         _check(self.explore_max_products >= 0, "pricing.explore_max_products", "must be >= 0")
         _check(0 <= self.explore_max_risk <= 1, "pricing.explore_max_risk", "must be in [0, 1]")
         _check(self.explore_cold_days >= 1, "pricing.explore_cold_days", "must be >= 1")

@@ -61,11 +61,14 @@ def test_the_evidence_keys_of_pricing_are_read_and_checked(tmp_path: Path) -> No
     path = write(
         tmp_path,
         "[pricing]\ntrust_widening = 0.2\nhold_inelastic = false\nhold_statuses = ['confounded']\n"
-        "inelastic_walk = false\n",
+        "inelastic_walk = false\nwalk_test_phases = 4\n",
     )
     pricing = load_settings(path).pricing
     assert (pricing.trust_widening, pricing.hold_inelastic) == (0.2, False)
     assert pricing.hold_statuses == ("confounded",) and not pricing.inelastic_walk
+    assert pricing.walk_test_phases == 4 and PricingConfig().walk_test_phases == 2
+    with pytest.raises(ConfigError, match=r"'pricing\.walk_test_phases': must be between 1"):
+        PricingConfig(walk_test_phases=5)
     defaults = PricingConfig()
     assert defaults.trust_widening == 0.1 and defaults.hold_inelastic and defaults.inelastic_walk
     assert "confounded" in defaults.hold_statuses

@@ -12,6 +12,7 @@ from pipeline import catalog
 from pipeline import warehouse as wh
 from pipeline.config import PricingConfig
 from pipeline.pricing import explore
+from pipeline.pricing.explore_room import step_room
 from pipeline.warehouse.connection import read_frame
 
 AS_OF = dt.date(2026, 11, 1)
@@ -212,6 +213,47 @@ def test_test_step_is_at_least_one_ladder_step_inside_the_guardrails() -> None:
     assert "no price test: no ladder price one step from 4.99" in row["reason"]
 
 
+def test_a_step_against_the_estimate_must_be_able_to_step_back() -> None:
+    # The estimate (-1.2, cost 2: optimum 12) points up, but the trust region leaves no room up.
+    # 10.99 -> 9.99 is a 9.1% cut, and the way back a 10.01% raise: a cut that is never undone.
+    products, demand = _cheap(10.99, seen_hi=10.99)
+    demand = demand.with_columns(price_seen_lo=pl.lit(8.99))
+    tight = PricingConfig(trust_widening=0.0)
+    room = step_room(products, demand, tight).row(0, named=True)
+    assert (room["room_up"], room["room_down"], room["back_down"]) == (None, 9.99, False)
+    row = explore.recommend(products, demand, tight, None, AS_OF).row(0, named=True)
+    assert row["test_status"] is None and "with a way back" in row["reason"]
+    # At 11.99 the cut to 10.99 (8.3%) comes back with a 9.1% raise: the test steps down.
+    products, demand = _cheap(11.99, seen_hi=11.99)
+    demand = demand.with_columns(price_seen_lo=pl.lit(8.99))
+    row = explore.recommend(products, demand, tight, None, AS_OF).row(0, named=True)
+    assert (row["test_status"], row["test_direction"]) == ("testing", -1)
+    assert row["recommended_price"] == 10.99
+    # A cut the estimate favours (-3.0: optimum 3) is taken, way back or not.
+    products, demand = _cheap(10.99, seen_hi=10.99)
+    demand = demand.with_columns(elasticity=pl.lit(-3.0), price_seen_lo=pl.lit(8.99))
+    row = explore.recommend(products, demand, tight, None, AS_OF).row(0, named=True)
+    assert (row["test_status"], row["recommended_price"]) == ("testing", 9.99)
+
+
+def test_a_step_phase_stays_at_its_step() -> None:
+    products, demand = _frames(1)
+    demand = demand.with_columns(price_seen_lo=pl.lit(39.99))
+    cfg = PricingConfig()
+    first = explore.recommend(products, demand, cfg, None, AS_OF).row(0, named=True)
+    assert first["test_arm"] == "step" and first["test_direction"] == -1
+    stepped = first["recommended_price"]
+    assert stepped < 49.99
+    # Two nights on, in the same phase, the shelf sits at the step: the test holds it there.
+    # Aiming a ladder step from tonight's price would cut once more, every night of the phase.
+    state = _state(AS_OF).with_columns(test_direction=pl.lit(-1))
+    later = products.with_columns(current_price=pl.lit(stepped))
+    day = AS_OF + dt.timedelta(2)
+    row = explore.recommend(later, demand, cfg, state, day).row(0, named=True)
+    assert (row["test_status"], row["test_phase"], row["test_arm"]) == ("testing", 1, "step")
+    assert row["test_target_price"] == stepped and row["recommended_price"] == stepped
+
+
 def _test_run(path, day: dt.date, status: str, started: dt.date, attempt: int) -> None:
     run_id = f"run-{day:%d}"
     recs = make_recommendations(run_id, day, 2.19).with_columns(
@@ -254,14 +296,21 @@ def _inelastic(n: int = 1, status: str = "trained") -> tuple[pl.DataFrame, pl.Da
     )
 
 
-def test_an_inelastic_estimate_is_tested_although_narrow_and_for_every_phase() -> None:
+def test_an_inelastic_estimate_is_tested_although_narrow_for_its_step_and_way_back() -> None:
     products, demand = _inelastic()
     first = explore.recommend(products, demand, PricingConfig(), None, AS_OF).row(0, named=True)
     assert (first["test_status"], first["test_phase"], first["test_direction"]) == ("testing", 1, 1)
-    # Identified from night 2 on, it still runs every phase of its test: the walk stands on it.
-    for days, status in ((8, "testing"), (27, "testing"), (28, "identified")):
+    # Identified from night 2 on, it still runs `walk_test_phases` (2: the step up and the way
+    # back, 14 days) of its test: the walk stands on them.
+    for phases, days, status in ((2, 8, "testing"), (2, 13, "testing"), (2, 14, "identified")):
         state = _state(AS_OF - dt.timedelta(days))
-        recs = explore.recommend(products, demand, PricingConfig(), state, AS_OF)
+        cfg = PricingConfig(walk_test_phases=phases)
+        recs = explore.recommend(products, demand, cfg, state, AS_OF)
+        assert recs["test_status"].to_list() == [status], days
+    for days, status in ((14, "testing"), (27, "testing"), (28, "identified")):
+        state = _state(AS_OF - dt.timedelta(days))
+        cfg = PricingConfig(walk_test_phases=4)
+        recs = explore.recommend(products, demand, cfg, state, AS_OF)
         assert recs["test_status"].to_list() == [status], days
     # Without the walk, the estimate is held within the prices sold at and never tested.
     off = explore.recommend(products, demand, PricingConfig(inelastic_walk=False), None, AS_OF)

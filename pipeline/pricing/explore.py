@@ -68,6 +68,7 @@ from pipeline.contract import (
 from pipeline.pricing.engine import recommend as engine_recommend
 from pipeline.pricing.explore_room import no_room_reason, step_room
 from pipeline.pricing.holds import inelastic_expr
+from pipeline.pricing.ladder import HALF_CENT
 from pipeline.pricing.thompson import thompson
 
 TESTING, IDENTIFIED, STOPPED = "testing", "identified", "stopped"
@@ -307,10 +308,12 @@ def plan_tests(
         ((pl.lit(as_of) - pl.col("test_started")).dt.total_days() // cfg.explore_min_days + 1)
         .cast(pl.Int64).alias("test_phase")
     )  # fmt: skip
-    # A test of an inelastic estimate runs every phase: a walk stands on the whole test.
     done = pl.col("test_phase") > cfg.explore_phases
+    # A test of an inelastic estimate runs `walk_test_phases` at least: a walk stands on them.
+    walk_ready = pl.col("test_phase") > cfg.walk_test_phases
     ends = pl.when(pl.col("_issue")).then(pl.lit(STOPPED))
-    ends = ends.when(pl.col("identified") & (~_unproven(cfg) | done)).then(pl.lit(IDENTIFIED))
+    ends = ends.when(pl.col("identified") & (~_unproven(cfg) | walk_ready))
+    ends = ends.then(pl.lit(IDENTIFIED))
     ends = ends.when(done).then(pl.lit(STOPPED))
     running = running.with_columns(ends.otherwise(pl.lit(TESTING)).alias("test_status"))
     cooled = pl.col("effective_date") + pl.duration(days=cfg.explore_retry_days) <= pl.lit(as_of)
@@ -373,15 +376,17 @@ def _optimum(e: pl.Expr) -> pl.Expr:
 
 
 def _direction() -> pl.Expr:
-    """+1 (raise) or -1 (cut): towards the estimate's optimum where a ladder step is allowed."""
+    """+1 (raise) or -1 (cut): towards the estimate's optimum where a ladder step is allowed,
+    else the other way where that step can be undone (`explore_room.step_room`)."""
     best = _optimum(pl.col("post_mean"))
     want = pl.when(best.is_null() | (best > pl.col("current_price"))).then(1).otherwise(-1)
     room_up, room_down = pl.col("room_up").is_not_null(), pl.col("room_down").is_not_null()
+    back_up, back_down = pl.col("back_up").fill_null(False), pl.col("back_down").fill_null(False)
     return (
         pl.when((want == 1) & room_up).then(1)
         .when((want == -1) & room_down).then(-1)
-        .when(room_up).then(1)
-        .when(room_down).then(-1)
+        .when(room_up & back_up).then(1)
+        .when(room_down & back_down).then(-1)
         .otherwise(0)
         .cast(pl.Int64)
     )  # fmt: skip
@@ -397,6 +402,12 @@ def _targets(frame: pl.DataFrame, cfg: PricingConfig, as_of: dt.date) -> pl.Data
     # At least one ladder step from today's price, inside the rules (null room: the raw step).
     stepped = pl.when(up).then(pl.max_horizontal(raw, pl.col("room_up")))
     stepped = stepped.otherwise(pl.min_horizontal(raw, pl.col("room_down")))
+    # A step phase under way stays where its first night stepped to: the room is measured from
+    # today's price, so aiming from the step would walk one more ladder step every night.
+    cur = pl.col("current_price")
+    stepped = (
+        pl.when(pl.col("test_direction") * (cur - base) > HALF_CENT).then(cur).otherwise(stepped)
+    )
     return frame.with_columns(
         pl.when(on_step).then(stepped).otherwise(base).alias("test_target_price"),
         pl.when(on_step).then(pl.lit("step")).otherwise(pl.lit("base")).alias("test_arm"),
