@@ -38,6 +38,7 @@ from pipeline.config import ModelConfig, Settings
 from pipeline.features import Panel
 from pipeline.forecast import ModelOutputs
 from pipeline.night import Models, NightInputs, NightOutputs, PreparedNight, RunInfo
+from pipeline.stats import ElasticityPool
 
 # Only tasks that talk to the warehouse retry: a lock held a moment too long or a full disk
 # freed by an operator may pass on a later try; the pure steps would only fail again.
@@ -76,7 +77,12 @@ def prepare(inputs: NightInputs) -> PreparedNight:
 
 @task(name="train-shard")
 def train_shard(
-    panel: Panel, cfg: ModelConfig, folder: str, shard: str, groups: np.ndarray
+    panel: Panel,
+    cfg: ModelConfig,
+    folder: str,
+    shard: str,
+    groups: np.ndarray,
+    pool: ElasticityPool | None = None,
 ) -> ModelOutputs:
     """Train one shard of products as one batched model and save it."""
     logger = get_run_logger()
@@ -91,7 +97,7 @@ def train_shard(
         )  # fmt: skip
         faults.pause_point("train")  # crash tests only (off unless PRICING_TEST_PAUSE_AT=train)
 
-    outputs, seconds = registry.train_shard(panel, cfg, Path(folder), progress, groups)
+    outputs, seconds = registry.train_shard(panel, cfg, Path(folder), progress, groups, pool)
     logger.info("%s: %d products trained in %.1fs", shard, len(panel.product_ids), seconds)
     return outputs
 

@@ -68,7 +68,7 @@ def run_shards(
 
     Args:
         train: the Prefect task that trains one shard, called as
-            train(panel=, cfg=, folder=, shard=, groups=).
+            train(panel=, cfg=, folder=, shard=, groups=, pool=).
         jobs: the shards.
         cfg: the model settings every shard uses.
         run: orchestration settings (which runner).
@@ -86,6 +86,7 @@ def run_shards(
         "folder": [job.folder for job in jobs],
         "shard": [job.name for job in jobs],
         "groups": [job.groups for job in jobs],
+        "pool": [job.pool for job in jobs],
     }
     with shard_runner(run) as runner:
         futures = list(runner.map(train, params))

@@ -32,6 +32,7 @@ from pipeline.features import Panel, build_panel
 from pipeline.forecast import ModelOutputs, daily_forecasts, product_table
 from pipeline.model import ProgressFn
 from pipeline.pricing import explore
+from pipeline.stats import ElasticityPool
 from pipeline.summary import counts_of, one_line
 
 
@@ -136,12 +137,15 @@ class PreparedNight:
 
 @dataclass(frozen=True)
 class ShardJob:
-    """One training shard: its products' history, a label, where its artefact goes, and groups."""
+    """One training shard: its products' history, a label, where its artefact goes, its
+    products' groups, and the own estimates of the products whose models are reused tonight
+    (`registry.reused_pool`: each group's prior stands on its whole category)."""
 
     name: str
     panel: Panel
     folder: str
     groups: np.ndarray
+    pool: ElasticityPool | None = None
 
 
 @dataclass(frozen=True)
@@ -216,11 +220,13 @@ def plan_training(
         settings.run.max_model_age_days, force, panel, cfg,
     )  # fmt: skip
     folder = settings.model_dir / run.model_version
-    return TrainingPlan(_shard_jobs(night, to_train, folder, settings.run.shard_size), reuse)
+    pool = registry.reused_pool(reuse, night.inputs.categories) if to_train else None
+    jobs = _shard_jobs(night, to_train, folder, settings.run.shard_size, pool)
+    return TrainingPlan(jobs, reuse)
 
 
 def _shard_jobs(
-    night: PreparedNight, to_train: list[str], folder: Path, size: int
+    night: PreparedNight, to_train: list[str], folder: Path, size: int, pool: ElasticityPool | None
 ) -> list[ShardJob]:
     index = {pid: i for i, pid in enumerate(night.panel.product_ids)}
     category = night.inputs.categories
@@ -231,6 +237,7 @@ def _shard_jobs(
             panel=night.panel.select(np.array([index[p] for p in shard])),
             folder=str(folder / f"shard-{n:03d}"),
             groups=np.array([category[p] or "" for p in shard]),
+            pool=pool,
         )
         for n, shard in enumerate(shards)
     ]
@@ -249,7 +256,7 @@ def train_models(
     """
     trained = [
         (job, registry.train_shard(job.panel, settings.model, Path(job.folder), progress,
-                                   job.groups)[0])
+                                   job.groups, job.pool)[0])
         for job in plan.jobs
     ]  # fmt: skip
     return combine_models(night, plan, trained, [], settings)

@@ -17,6 +17,7 @@ from pipeline.config import ModelConfig
 from pipeline.contract import STATUS_TRAINED
 from pipeline.features import Panel
 from pipeline.forecast import REGRESSION_FIELDS, ModelOutputs, baseline_daily, summarise
+from pipeline.stats import ElasticityPool
 
 # Backtest results, intervals and what the regression said, computed at training time and
 # reused with the saved model.
@@ -43,15 +44,17 @@ def train_shard(
     folder: Path,
     progress: model.ProgressFn | None = None,
     groups: np.ndarray | None = None,
+    pool: ElasticityPool | None = None,
 ) -> tuple[ModelOutputs, float]:
     """Train the products of `panel` as one batched model, backtest it and save it to `folder`.
 
-    `groups` ([P] category labels) lets elasticities borrow strength within a category.
+    `groups` ([P] category labels) lets elasticities borrow strength within a category, and
+    `pool` (other products' own estimates) adds to each category's prior.
 
     Returns:
         The model's outputs for these products and the training time in seconds.
     """
-    result = model.train(panel, cfg, progress, groups)
+    result = model.train(panel, cfg, progress, groups, pool)
     outputs = summarise(result, cfg)
     extra = {name: getattr(outputs, name).tolist() for name in _STORED}
     extra |= {
@@ -176,6 +179,29 @@ def plan_training(
     # A shard is reusable only whole: its products' histories are re-read together.
     reused = {pid for pids in reuse.values() for pid in pids}
     return [pid for pid in candidates if pid not in reused], reuse
+
+
+def reused_pool(reuse: dict[str, list[str]], categories: dict[str, str]) -> ElasticityPool | None:
+    """The own (unpooled) estimates of the products whose saved models are reused tonight.
+
+    Read from each artefact's metadata, with the products' categories: tonight's shards pool
+    their elasticities against them as well (`stats.ElasticityPool`). None where there are none
+    (every product trains, or the artefacts predate the stored regression fields).
+    """
+    estimate, se, groups = [], [], []
+    for folder, pids in reuse.items():
+        meta = model.read_meta(Path(folder))
+        if "raw_elasticity" not in meta or "raw_se" not in meta:
+            continue
+        where = {pid: i for i, pid in enumerate(meta["product_ids"])}
+        raw, raw_se = _from_json(meta["raw_elasticity"]), _from_json(meta["raw_se"])
+        for pid in (p for p in pids if p in where):
+            estimate.append(raw[where[pid]])
+            se.append(raw_se[where[pid]])
+            groups.append(categories.get(pid) or "")
+    if not estimate:
+        return None
+    return ElasticityPool(np.array(estimate), np.array(se), np.array(groups, dtype=object))
 
 
 def _current(folder: Path, panel: Panel | None, cfg: ModelConfig | None) -> bool:

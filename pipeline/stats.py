@@ -80,6 +80,25 @@ class ElasticityFit:
         return confounded(self.confounding_z, self.raw_elasticity, self.raw_se, self.identified_by)
 
 
+@dataclass(frozen=True)
+class ElasticityPool:
+    """Own (unpooled) estimates of products not in the fit, that shape its groups' priors.
+
+    A night retrains only the products whose model expired, often a few at a time: pooled only
+    among themselves, a category with fewer than 3 identified estimates tonight would not be
+    pooled at all, and a noisy estimate would be priced as it stands. The night passes its
+    other products' own estimates (their current models', `raw_elasticity` and `raw_se`), so
+    every product is pooled against its whole category.
+
+    Attributes:
+        estimate, se, groups: [Q] each product's own estimate, its standard error and group.
+    """
+
+    estimate: np.ndarray
+    se: np.ndarray
+    groups: np.ndarray
+
+
 def confounded(
     confounding_z: np.ndarray,
     raw_elasticity: np.ndarray,
@@ -116,7 +135,11 @@ def evidence_statuses(fit: ElasticityFit, price_varied: np.ndarray) -> np.ndarra
 
 
 def regression_elasticities(
-    panel: Panel, calendar: np.ndarray, groups: np.ndarray | None = None, iterations: int = 10
+    panel: Panel,
+    calendar: np.ndarray,
+    groups: np.ndarray | None = None,
+    iterations: int = 10,
+    pool: ElasticityPool | None = None,
 ) -> ElasticityFit:
     """Each product's elasticity as training fixes it: the regression, then partial pooling.
 
@@ -125,11 +148,12 @@ def regression_elasticities(
         calendar: [>= T, N_CALENDAR] calendar features of the panel's days.
         groups: [P] labels (categories) to pool within, or None (each product alone).
         iterations: IRLS iterations.
+        pool: other products' own estimates that shape each group's prior as well (with groups).
     """
     fit = _fit(panel, calendar, groups, iterations)
     estimate, se = fit.elasticity, fit.se
     if groups is not None:
-        estimate, se = shrink_elasticities(estimate, se, np.asarray(groups))
+        estimate, se = shrink_elasticities(estimate, se, np.asarray(groups), pool=pool)
     return ElasticityFit(
         elasticity=np.clip(estimate, ELASTICITY_MIN, ELASTICITY_MAX),
         se=se,
@@ -361,7 +385,11 @@ def _random_effects(
 
 
 def shrink_elasticities(
-    estimate: np.ndarray, se: np.ndarray, groups: np.ndarray, identified_se: float = 1.0
+    estimate: np.ndarray,
+    se: np.ndarray,
+    groups: np.ndarray,
+    identified_se: float = 1.0,
+    pool: ElasticityPool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Partial pooling: shrink each product's elasticity toward its group's (category's) mean.
 
@@ -369,23 +397,30 @@ def shrink_elasticities(
     noise (DerSimonian and Laird, at least SHRINK_TAU2_MIN) and its mean (each estimate
     weighted by 1 / (se^2 + tau^2)), both from the group's identified estimates only (standard
     error below `identified_se`: a product whose price never moved says nothing about the
-    spread). A precise estimate barely moves; a noisy one (an intermittent product) moves toward
-    its category. The posterior's standard deviation carries the uncertainty of the group's
-    mean too. Estimates are pooled unclipped (a noisy estimate above zero still pulls its
-    group's mean as far as it should) and clipped to [ELASTICITY_MIN, ELASTICITY_MAX] after.
+    spread), the pool's included. A precise estimate barely moves; a noisy one (an intermittent
+    product) moves toward its category. The posterior's standard deviation carries the
+    uncertainty of the group's mean too. Estimates are pooled unclipped (a noisy estimate above
+    zero still pulls its group's mean as far as it should) and clipped to [ELASTICITY_MIN,
+    ELASTICITY_MAX] after.
 
     Returns:
         The posterior means and standard deviations, [P] each.
     """
     post, post_se = estimate.astype(np.float64).copy(), se.astype(np.float64).copy()
     precision = 1.0 / np.maximum(se, 1e-6) ** 2
+    every, every_se, every_group = estimate, se, groups
+    if pool is not None and len(pool.estimate):
+        every = np.concatenate([estimate, np.asarray(pool.estimate, dtype=np.float64)])
+        every_se = np.concatenate([se, np.asarray(pool.se, dtype=np.float64)])
+        every_group = np.concatenate([np.asarray(groups, dtype=object), pool.groups.astype(object)])
+    usable = np.isfinite(every) & (every_se < identified_se)
     for group in np.unique(groups):
         members = groups == group
-        known = members & (se < identified_se)
+        known = (every_group == group) & usable
         if known.sum() < 3:
             continue
-        prior, tau_precision = _random_effects(estimate[known], se[known] ** 2, SHRINK_TAU2_MIN)
-        prior_var = 1.0 / np.sum(1.0 / (se[known] ** 2 + 1.0 / tau_precision))
+        prior, tau_precision = _random_effects(every[known], every_se[known] ** 2, SHRINK_TAU2_MIN)
+        prior_var = 1.0 / np.sum(1.0 / (every_se[known] ** 2 + 1.0 / tau_precision))
         weight = precision[members] / (precision[members] + tau_precision)
         post[members] = weight * estimate[members] + (1.0 - weight) * prior
         post_se[members] = np.sqrt(

@@ -59,6 +59,25 @@ def test_a_night_prices_every_active_product_from_frames(world, tmp_path):
     assert not settings.warehouse.exists()  # nothing was written anywhere but the model folder
 
 
+@pytest.mark.slow
+def test_a_product_retrained_alone_is_pooled_with_the_reused_models(world, tmp_path):
+    settings = _settings(tmp_path)
+    first = _night(world, settings)
+    versions = first.model_versions
+    alone = versions["product_id"][0]
+    # Tonight only `alone` lacks a current model: it trains alone, and its elasticity's prior
+    # stands on the own estimates stored with the models the others reuse.
+    kept = versions.filter(pl.col("product_id") != alone)
+    inputs = night.inputs_from_frames(world.products, world.sales, versions=kept)
+    tonight = night.prepare_night(inputs)
+    run = night.RunInfo.new("00000000-night-again", inputs.as_of)
+    plan = night.plan_training(tonight, settings, run, force=False)
+    assert [job.panel.product_ids for job in plan.jobs] == [(alone,)]
+    pool = plan.jobs[0].pool
+    assert pool is not None and len(pool.estimate) == kept.height
+    assert sorted(pool.groups) == sorted(inputs.categories[p] or "" for p in kept["product_id"])
+
+
 _IN_A_FRESH_PROCESS = """
 import json, sys, pathlib
 from dataclasses import replace

@@ -38,6 +38,18 @@ def trained(tmp_path_factory):
     return panel, folder, outputs, versions, as_of
 
 
+def test_reused_models_lend_their_own_estimates_to_the_pooling(trained) -> None:
+    panel, folder, outputs, _, _ = trained
+    reused = list(panel.product_ids[:4])
+    categories = {pid: ("a" if i < 2 else "b") for i, pid in enumerate(panel.product_ids)}
+    pool = registry.reused_pool({str(folder): reused}, categories)
+    assert pool is not None and list(pool.groups) == ["a", "a", "b", "b"]
+    assert outputs.raw_elasticity is not None and outputs.raw_se is not None
+    np.testing.assert_allclose(pool.estimate, outputs.raw_elasticity[:4])
+    np.testing.assert_allclose(pool.se, outputs.raw_se[:4])
+    assert registry.reused_pool({}, categories) is None
+
+
 def test_a_saved_shard_reproduces_its_forecast(trained) -> None:
     panel, folder, outputs, _, _ = trained
     again = registry.load_shard(folder, panel, CFG)

@@ -16,6 +16,7 @@ from pipeline.stats import (
     IDENTIFIED_NONE,
     IDENTIFIED_PROMO_ONLY,
     IDENTIFIED_REGULAR,
+    ElasticityPool,
     design,
     glm_elasticity,
     identification,
@@ -92,6 +93,19 @@ def test_shrinkage_moves_noisy_estimates_toward_their_group() -> None:
     assert abs(post[3] - (-1.0)) < 0.5  # noisy: pulled most of the way to its group
     assert post_se[3] < se[3]
     assert (post <= -0.05).all()
+
+
+def test_a_product_training_alone_is_pooled_against_the_reused_models() -> None:
+    # A night retrains one noisy product of category "a"; three others keep their models.
+    estimate, se, groups = np.array([-4.0]), np.array([2.0]), np.array(["a"])
+    alone, alone_se = shrink_elasticities(estimate, se, groups)
+    assert (alone[0], alone_se[0]) == (-4.0, 2.0)  # fewer than 3 estimates: not pooled
+    pool = ElasticityPool(np.array([-1.0, -1.2, -0.8, -3.0]), np.array([0.05, 0.05, 0.05, 0.1]),
+                          np.array(["a", "a", "a", "b"]))  # fmt: skip
+    post, post_se = shrink_elasticities(estimate, se, groups, pool=pool)
+    assert abs(post[0] - (-1.0)) < 0.5 and post_se[0] < 0.5  # its category's, not "b"'s
+    # The pool only shapes the prior: the estimates of the pooled products are not returned.
+    assert post.shape == (1,)
 
 
 def test_unidentified_products_do_not_flatten_the_pooling() -> None:

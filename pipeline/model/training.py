@@ -22,7 +22,7 @@ from pipeline.features import Panel, calendar_features, panel_until
 from pipeline.model.batching import Batch, make_batch, normalise_weights, segment_starts
 from pipeline.model.inference import predict_segment
 from pipeline.model.layers import DemandNet, MaskedPoisson, build_net
-from pipeline.stats import ElasticityFit, regression_elasticities
+from pipeline.stats import ElasticityFit, ElasticityPool, regression_elasticities
 
 
 @dataclass(frozen=True)
@@ -136,11 +136,13 @@ def train(
     cfg: ModelConfig,
     progress: ProgressFn | None = None,
     groups: np.ndarray | None = None,
+    pool: ElasticityPool | None = None,
 ) -> TrainResult:
     """Train one model per product of `panel`, all products in one batched computation.
 
     `groups` (e.g. category codes, [P]) lets the regression elasticities borrow strength within a
-    group (partial pooling); without it each product stands alone.
+    group (partial pooling); without it each product stands alone. `pool` adds other products'
+    own estimates to each group's prior (the night's products not trained now).
 
     The last `cfg.validation_days` days are the backtest's: nothing fitted for it sees them. The
     network's weights, its scales (reference prices, levels) and the elasticities it trains
@@ -164,12 +166,12 @@ def train(
     # "network": the network learns them from -1.
     net.theta.trainable = cfg.elasticity != "regression"
     if cfg.elasticity != "network":
-        _use_regression(net, _regression(before, groups), trained=False)
+        _use_regression(net, _regression(before, groups, pool), trained=False)
     stopper = _fit_net(net, scaled, cfg, (stop, cutoff), progress)
     backtest = None
     if cutoff < panel.n_days:
         backtest = predict_segment(net, scaled, cfg, future_at_ref=False)
-    regression = _regression(panel, groups)
+    regression = _regression(panel, groups, pool)
     if cfg.elasticity == "regression":
         _use_regression(net, regression, trained=True)
     best = np.where(np.isfinite(stopper.best), stopper.best, np.nan)
@@ -274,9 +276,12 @@ def _fit_one_batch(
     stopper.on_train_end()
 
 
-def _regression(panel: Panel, groups: np.ndarray | None) -> ElasticityFit:
+def _regression(
+    panel: Panel, groups: np.ndarray | None, pool: ElasticityPool | None
+) -> ElasticityFit:
     """The category-pooled regression elasticities of `panel` (`stats.regression_elasticities`)."""
-    return regression_elasticities(panel, calendar_features(panel.start, panel.n_days), groups)
+    calendar = calendar_features(panel.start, panel.n_days)
+    return regression_elasticities(panel, calendar, groups, pool=pool)
 
 
 def _use_regression(net: DemandNet, fit: ElasticityFit, trained: bool) -> None:
