@@ -6,8 +6,9 @@ nothing while it is held. A price test moves it inside every guardrail until its
 identified, then it is priced as usual (`PricingConfig.explore`):
 
 - "test": alternate a step of `explore_step` from the price the test started at (towards the
-  optimum of the product's current estimate, where the rules leave room) and that price, each
-  held `explore_min_days`, for `explore_phases` phases (4 weeks at most);
+  optimum of the product's current estimate, where the rules leave room; the other way only
+  where the step can be undone) and that price, each held `explore_min_days`, for
+  `explore_phases` phases (4 weeks at most); a step phase holds the price it stepped to;
 - "thompson": price on an elasticity drawn from the product's posterior (its category's prior
   updated by its own estimate), a new draw each `explore_min_days`, seeded;
 - "off": no tests.
@@ -25,7 +26,8 @@ Inelastic estimates (`inelastic_walk`, with `hold_inelastic`): a trained product
 is -1 or above stays within the prices it has sold at, since profit would rise without bound on
 that estimate and an estimate from the history alone may be demand moving the price. It is
 tested like an unidentified product (its step up may enter the widened trust region: the step is
-the test) and for every phase, narrow interval or not. Once its test identified it, and while its
+the test), for `walk_test_phases` phases at least (2: the step up and the way back), narrow
+interval or not. Once its test identified it, and while its
 estimate stays identified, inelastic and not confounded, it walks: `recommend` gets the flag
 `inelastic_walk` and prices it within the widened trust region like any other product, one step
 past the prices sold at, then a week of sales there before the next (`features.PRICE_SEEN_DAYS`),
