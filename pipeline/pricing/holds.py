@@ -15,6 +15,7 @@ Everything here is pure.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, overload
 
 import numpy as np
 import polars as pl
@@ -164,16 +165,24 @@ def inelastic(e: FloatArray | float, cfg: PricingConfig) -> BoolArray:
     if not cfg.hold_inelastic:
         return np.zeros_like(e, dtype=bool)
     with np.errstate(invalid="ignore"):
-        # Profit at e = -1 still rises with price (towards the full price); revenue is flat.
-        return (e >= -1) if cfg.objective == "profit" else (e > -1)
+        return _no_optimum(e, cfg)
 
 
 def inelastic_expr(cfg: PricingConfig) -> pl.Expr:
     """`inelastic` as a polars expression over the `elasticity` column (false where null)."""
     if not cfg.hold_inelastic:
         return pl.lit(False)
-    e = pl.col("elasticity")
-    return ((e >= -1) if cfg.objective == "profit" else (e > -1)).fill_null(False)
+    return _no_optimum(pl.col("elasticity"), cfg).fill_null(False)
+
+
+@overload
+def _no_optimum(e: pl.Expr, cfg: PricingConfig) -> pl.Expr: ...
+@overload
+def _no_optimum(e: FloatArray | float, cfg: PricingConfig) -> BoolArray: ...
+def _no_optimum(e: Any, cfg: PricingConfig) -> Any:
+    """The objective has no interior optimum at elasticity `e` (an array or an expression)."""
+    # Profit at e = -1 still rises with price (towards the full price); revenue is flat.
+    return (e >= -1) if cfg.objective == "profit" else (e > -1)
 
 
 def _inelastic(frame: pl.DataFrame, free: BoolArray, cfg: PricingConfig) -> StrArray:

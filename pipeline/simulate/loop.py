@@ -34,7 +34,7 @@ from pipeline.contract import STATUS_GATE_FAILED, STATUS_TRAINED
 from pipeline.evaluate import loglog_table, true_demand
 from pipeline.features import price_seen_range
 from pipeline.pricing import explore
-from pipeline.pricing.ladder import ending_extremes
+from pipeline.pricing.ladder import HALF_CENT, ending_extremes
 from pipeline.pricing.limits import Endings
 from pipeline.synth import market as mk
 
@@ -244,7 +244,7 @@ def _day_figures(
         "realised_profit": float((margin * units).sum()),
         "price_changes": int((np.abs(shelf - before) > 1e-9).sum()),
         # Shelf prices at the highest allowed ending under max_price: where walks end.
-        "at_max_price": int((shelf >= top - 0.005).sum()),
+        "at_max_price": int((shelf >= top - HALF_CENT).sum()),
     }
     if arm.name in ENGINE_ARMS and "test_status" in recs.columns:
         figures["testing"] = int((recs["test_status"] == explore.TESTING).sum())
