@@ -158,3 +158,28 @@ def bench_tune(
         _emit_json(result, out)
 
     run_command(debug, action)
+
+
+@bench_app.command("test-power")
+def bench_test_power(
+    scenario: Annotated[str, typer.Option("--scenario", help="The worlds' scenario.")] = "demo",
+    products: Annotated[int, typer.Option("--products", min=2, help="Products per world.")] = 200,
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated world seeds.")] = "0,1,2",
+    out: OutOpt = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """What one price test (--config's `[pricing] explore_*`) can teach: on worlds that know the
+    truth, the elasticity's own interval after the test, for products whose price never moved,
+    beside a doubled step and a symmetric test."""
+    from pipeline.bench import test_power as bench
+
+    def action() -> None:
+        from pipeline.config import load_settings
+
+        numbers = [int(s) for s in seeds.split(",") if s.strip()]
+        result = bench.run(scenario, products, numbers, load_settings(config).pricing)
+        typer.echo(bench.table(result), err=True)
+        _emit_json(result, out)
+
+    run_command(debug, action)

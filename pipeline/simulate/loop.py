@@ -78,7 +78,8 @@ class _Arm:
     last_recs: pl.DataFrame | None = None
 
 
-def _world(cfg: SimConfig) -> synth.World:
+def world_of(cfg: SimConfig) -> synth.World:
+    """The world a simulation runs on: the scenario scaled to its size, shelf at regular prices."""
     spec = synth.scaled(synth.scenario(cfg.scenario).spec, cfg.products, cfg.days)
     world = synth.generate(spec, cfg.seed)
     return replace(world, products=_regular_shelf(world.products, world.sales))
@@ -295,7 +296,7 @@ def simulate(
     Returns:
         {"config": ..., "nights": [per-night records], "seconds": wall time}.
     """
-    world = _world(cfg)
+    world = world_of(cfg)
     market = mk.market_of(world.truth, world.products, world.sales)
     with tempfile.TemporaryDirectory(prefix="pricing-sim-") as tmp:
         folder = Path(workdir or tmp)

@@ -1,0 +1,227 @@
+"""`pricing bench test-power`: what one price test can teach, on worlds that know the truth.
+
+A price test (`pipeline.pricing.explore`) moves a product's price so that its elasticity
+becomes identified: its own ~90% interval narrower than `explore_width`. Whether one test of
+`explore_phases` x `explore_min_days` days can do that depends on the product's sales and their
+noise, and on how far the test moves the price. This benchmark measures it with the estimator
+the forecaster uses (`stats.regression_elasticities`, the product's own estimate before any
+pooling) on a synthetic world: its history as generated, then one test on every product
+appended, its sales drawn from the world's true demand and noise (`synth.market`) on the same
+days' events for every design (common random numbers).
+
+Designs (price offsets from today's price, one per phase of `explore_min_days` days):
+
+- `configured`: the engine's test, a step of `explore_step` and back, alternating;
+- `double_step`: the same with twice the step;
+- `symmetric`: a step up and a step down of `explore_step`, alternating (twice the spread at
+  the same distance from today's price);
+- `none`: no test (the days at today's price), the reference.
+
+Offsets are exact fractions: the engine's ladder rounds a step to a price ending, which can make
+it larger. For each design the JSON gives, over the products whose history never moved their
+regular price (those a test is for) and by their expected units a day: how many the test
+identified, the median standard error, the interval's coverage of the truth, and the days of
+testing the median product would need at that design (the standard error falls as the square
+root of the days).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from pipeline.arrays import Z90
+from pipeline.config import PricingConfig
+from pipeline.features import build_panel, calendar_features
+from pipeline.simulate.loop import SimConfig, world_of
+from pipeline.stats import (
+    IDENTIFIED_BOTH,
+    IDENTIFIED_REGULAR,
+    identification,
+    regression_elasticities,
+)
+from pipeline.synth import market as mk
+
+# Expected units a day at today's price: the bands the results are split by (lower bounds).
+VOLUME_BANDS = ((0.0, "<3"), (3.0, "3-10"), (10.0, "10-30"), (30.0, ">=30"))
+
+
+@dataclass(frozen=True)
+class Design:
+    """A test design: the price offset (fraction of today's price) of each phase."""
+
+    name: str
+    offsets: tuple[float, ...]
+
+
+def designs(cfg: PricingConfig) -> list[Design]:
+    """The configured test and the alternatives measured beside it."""
+    step, phases = cfg.explore_step, cfg.explore_phases
+    alternate = tuple(step if k % 2 == 0 else 0.0 for k in range(phases))
+    return [
+        Design("configured", alternate),
+        Design("double_step", tuple(2 * o for o in alternate)),
+        Design("symmetric", tuple(step if k % 2 == 0 else -step for k in range(phases))),
+        Design("none", (0.0,) * phases),
+    ]
+
+
+def run(scenario: str, products: int, seeds: list[int], cfg: PricingConfig) -> dict:
+    """Every design on every seed's world; per-seed figures and their medians over the seeds.
+
+    Args:
+        scenario: the world's scenario (`synth.SCENARIOS`).
+        products: products per world.
+        seeds: the worlds' seeds.
+        cfg: pricing rules (`explore_step`, `explore_phases`, `explore_min_days`,
+            `explore_width`).
+    """
+    started = time.perf_counter()
+    per_seed = [_one_world(scenario, products, seed, cfg) for seed in seeds]
+    rows = pl.concat(per_seed)
+    summary = _summary(rows, cfg)
+    return {
+        "benchmark": "test-power",
+        "scenario": scenario,
+        "products": products,
+        "seeds": seeds,
+        "test_days": cfg.explore_phases * cfg.explore_min_days,
+        "explore_width": cfg.explore_width,
+        "designs": {d.name: list(d.offsets) for d in designs(cfg)},
+        "results": summary,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _one_world(scenario: str, products: int, seed: int, cfg: PricingConfig) -> pl.DataFrame:
+    """One row per design and product: the own estimate after the test, and the truth."""
+    world = world_of(SimConfig(products=products, seed=seed, scenario=scenario))
+    market = mk.market_of(world.truth, world.products, world.sales)
+    ids = market.product_ids
+    shelf = world.products.sort("product_id")["current_price"].to_numpy().astype(np.float64)
+    first = world.sales["ds"].max() + dt.timedelta(days=1)
+    n_days = cfg.explore_phases * cfg.explore_min_days
+    days = [first + dt.timedelta(days=k) for k in range(n_days)]
+    rng = np.random.default_rng(seed)
+    state = mk.start_events(len(ids))
+    events = [mk.draw_events(market, state, day, rng) for day in days]
+    volume = np.mean([mk.expected_units(market, e, shelf) for e in events], axis=0)
+    history = build_panel(world.sales, ids, first)
+    moved = np.isin(identification(history), [IDENTIFIED_REGULAR, IDENTIFIED_BOTH])
+    groups = world.products.sort("product_id")["category"].to_numpy()
+    frames = []
+    for design in designs(cfg):
+        offsets = np.repeat(np.asarray(design.offsets), cfg.explore_min_days)
+        rows = [
+            mk.draw_sales(market, e, shelf * (1 + o)) for e, o in zip(events, offsets, strict=True)
+        ]
+        sales = pl.concat([world.sales, *rows], how="diagonal_relaxed")
+        panel = build_panel(sales, ids, days[-1] + dt.timedelta(days=1))
+        fit = regression_elasticities(panel, calendar_features(panel.start, panel.n_days), groups)
+        test_days = pl.concat(rows).group_by("product_id").len()
+        frames.append(
+            pl.DataFrame(
+                {
+                    "seed": seed,
+                    "design": design.name,
+                    "product_id": ids,
+                    "truth": market.demand.elasticity,
+                    "estimate": fit.raw_elasticity,
+                    "se": fit.raw_se,
+                    "volume": volume,
+                    "moved_before": moved,
+                }
+            )
+            .join(test_days, on="product_id", how="left")
+            .filter(pl.col("len") == n_days)  # on sale every day of the test
+            .drop("len")
+        )
+    return pl.concat(frames)
+
+
+def _summary(rows: pl.DataFrame, cfg: PricingConfig) -> list[dict]:
+    """Per design, population and volume band (and all bands): medians over seeds of the
+    per-seed figures. Populations: `never_moved` (the products whose history never moved their
+    regular price, those a test is for) and `all`."""
+    n_days = cfg.explore_phases * cfg.explore_min_days
+    width = 2 * Z90 * pl.col("se")
+    band = pl.lit(VOLUME_BANDS[0][1])
+    for low, label in VOLUME_BANDS[1:]:
+        band = pl.when(pl.col("volume") >= low).then(pl.lit(label)).otherwise(band)
+    rows = rows.with_columns(band.alias("units_a_day"), pl.lit("all").alias("population"))
+    rows = pl.concat(
+        [
+            rows,
+            rows.filter(~pl.col("moved_before")).with_columns(
+                pl.lit("never_moved").alias("population")
+            ),
+        ]
+    )
+    rows = pl.concat([rows, rows.with_columns(pl.lit("all").alias("units_a_day"))])
+    keys = ("design", "population", "units_a_day")
+    per_seed = rows.group_by(*keys, "seed").agg(
+        pl.len().alias("products"),
+        (width < cfg.explore_width).mean().alias("identified"),
+        pl.col("se").median().alias("median_se"),
+        ((pl.col("estimate") - pl.col("truth")).abs() <= Z90 * pl.col("se")).mean()
+        .alias("coverage"),
+        (n_days * (width / cfg.explore_width) ** 2).median().alias("days_needed"),
+    )  # fmt: skip
+    # Days needed scale a test's own days: only where the test is all the product's evidence.
+    scaled = (pl.col("design") != "none") & (pl.col("population") == "never_moved")
+    per_seed = per_seed.with_columns(
+        pl.when(scaled).then(pl.col("days_needed")).alias("days_needed")
+    )
+    order = {d.name: k for k, d in enumerate(designs(cfg))}
+    bands = {label: k for k, (_, label) in enumerate(VOLUME_BANDS)} | {"all": len(VOLUME_BANDS)}
+    table = (
+        per_seed.group_by(*keys)
+        .agg(
+            pl.col("products").sum(),
+            *[pl.col(c).median() for c in ("identified", "median_se", "coverage", "days_needed")],
+        )
+        .sort(
+            pl.col("population").replace_strict({"never_moved": 0, "all": 1}),
+            pl.col("design").replace_strict(order),
+            pl.col("units_a_day").replace_strict(bands),
+        )
+    )
+    return [{k: _number(v) for k, v in row.items()} for row in table.to_dicts()]
+
+
+def _number(value: object) -> object:
+    """Floats rounded for the JSON; an infinite or undefined one (no test) as null."""
+    if isinstance(value, float):
+        return round(value, 3) if np.isfinite(value) else None
+    return value
+
+
+def table(result: dict) -> str:
+    """The summary as a terminal table: one line per population, design and band."""
+    head = (
+        f"{result['test_days']}-day test, {result['scenario']} x seeds {result['seeds']}, "
+        f"identified: own 90% interval < {result['explore_width']}"
+    )
+    titles = ("population", "design", "units/day", "products", "identified", "median se",
+              "coverage", "days needed")  # fmt: skip
+    widths = (11, 12, 9, 8, 10, 9, 8, 11)
+    pairs = enumerate(zip(titles, widths, strict=True))
+    lines = [head, " ".join(t.ljust(w) if k < 2 else t.rjust(w) for k, (t, w) in pairs)]
+    for row in result["results"]:
+        days = "-" if row["days_needed"] is None else f"{row['days_needed']:,.0f}"
+        cells = (
+            row["population"].ljust(11),
+            row["design"].ljust(12),
+            row["units_a_day"].rjust(9),
+            f"{row['products']:>8}",
+            f"{row['identified']:>10.0%}",
+            f"{row['median_se']:>9.2f}",
+            f"{row['coverage']:>8.0%}",
+            days.rjust(11),
+        )
+        lines.append(" ".join(cells))
+    return "\n".join(lines)

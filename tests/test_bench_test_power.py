@@ -1,0 +1,77 @@
+"""`pricing bench test-power`: what one price test teaches, measured on a world's truth."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.bench import test_power
+from pipeline.cli import app
+from pipeline.config import PricingConfig
+
+
+@pytest.fixture(scope="module")
+def result() -> dict:
+    return test_power.run("demo", 60, [0], PricingConfig())
+
+
+def _row(result: dict, population: str, design: str, band: str = "all") -> dict:
+    [row] = [
+        r
+        for r in result["results"]
+        if (r["population"], r["design"], r["units_a_day"]) == (population, design, band)
+    ]
+    return row
+
+
+def test_designs_follow_the_configured_test():
+    cfg = dataclasses.replace(PricingConfig(), explore_step=0.04, explore_phases=3)
+    offsets = {d.name: d.offsets for d in test_power.designs(cfg)}
+    assert offsets == {
+        "configured": (0.04, 0.0, 0.04),
+        "double_step": (0.08, 0.0, 0.08),
+        "symmetric": (0.04, -0.04, 0.04),
+        "none": (0.0, 0.0, 0.0),
+    }
+
+
+def test_a_bigger_step_teaches_more_and_no_test_teaches_nothing(result):
+    configured = _row(result, "never_moved", "configured")
+    assert configured["products"] > 0
+    # Twice the price spread roughly halves the standard error of the product's own estimate.
+    assert _row(result, "never_moved", "double_step")["median_se"] < 0.8 * configured["median_se"]
+    assert _row(result, "never_moved", "symmetric")["median_se"] < configured["median_se"]
+    # Without a test a never-moved price identifies nothing, and there is nothing to scale.
+    none = _row(result, "never_moved", "none")
+    assert none["identified"] == 0.0
+    assert none["days_needed"] is None
+    assert none["median_se"] > 5 * configured["median_se"]
+    # Days needed are the test's own days scaled by (width / explore_width) ** 2.
+    width = 2 * 1.6448536269514722 * configured["median_se"]
+    assert configured["days_needed"] == pytest.approx(28 * width**2, rel=0.5)
+    # Products with a moved history are counted too, with their history's evidence.
+    assert _row(result, "all", "none")["products"] > configured["products"]
+    assert _row(result, "all", "none")["days_needed"] is None
+
+
+def test_table_has_a_line_per_row(result):
+    lines = test_power.table(result).splitlines()
+    assert lines[1].split()[:3] == ["population", "design", "units/day"]
+    assert len(lines) == 2 + len(result["results"])
+
+
+def test_cli_writes_the_json(tmp_path):
+    out = tmp_path / "power.json"
+    run = CliRunner().invoke(
+        app, ["bench", "test-power", "--products", "30", "--seeds", "1", "--out", str(out)]
+    )
+    assert run.exit_code == 0, run.output
+    written = json.loads(out.read_text())
+    assert written["benchmark"] == "test-power"
+    assert written["seeds"] == [1]
+    assert {r["design"] for r in written["results"]} == {
+        "configured", "double_step", "symmetric", "none"
+    }  # fmt: skip
