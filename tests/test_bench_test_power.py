@@ -60,7 +60,8 @@ def test_a_bigger_step_teaches_more_and_no_test_teaches_nothing(result):
 def test_table_has_a_line_per_row(result):
     lines = test_power.table(result).splitlines()
     assert lines[1].split()[:3] == ["population", "design", "units/day"]
-    assert len(lines) == 2 + len(result["results"])
+    assert len(lines) == 2 + len(result["results"]) + 1
+    assert lines[-1].startswith("history alone: median own standard error")
 
 
 def test_cli_writes_the_json(tmp_path):
@@ -75,3 +76,12 @@ def test_cli_writes_the_json(tmp_path):
     assert {r["design"] for r in written["results"]} == {
         "configured", "double_step", "symmetric", "none"
     }  # fmt: skip
+
+
+def test_history_bound_combines_own_errors_with_the_truths_spread(result):
+    bound = result["history_bound"]
+    # The bound cannot exceed what the prior alone would give, nor what the own errors alone
+    # would (each a median absolute error of a normal: 0.6745 sd).
+    assert 0 < bound["mae_bound"] <= 0.6745 * bound["prior_sd"] * 1.1
+    assert bound["mae_bound"] <= 0.6745 * bound["median_se"] * 1.1
+    assert 0.5 < bound["prior_sd"] < 1.2  # demo truths: uniform on -3.5..-0.5 (sd 0.87)
