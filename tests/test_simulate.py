@@ -16,7 +16,7 @@ from pipeline.config import ModelConfig, Settings
 from pipeline.features import price_seen_range
 from pipeline.report import ReportError
 from pipeline.simulate import SimConfig, night_line, simulate, summarise, table_header
-from pipeline.simulate.loop import _Arm, _policy_night, _regular_shelf, _world
+from pipeline.simulate.loop import _Arm, _policy_night, _regular_shelf, world_of
 from pipeline.simulate.report import read_result, write_simulation_report
 
 
@@ -83,7 +83,7 @@ def test_a_simulation_report_refuses_files_that_are_not_one(tmp_path) -> None:
 
 @pytest.mark.parametrize("walk", [True, False])
 def test_the_cautious_oracle_keeps_the_evidence_rules_and_the_oracle_does_not(walk: bool) -> None:
-    world = _world(SimConfig(products=40, days=180, seed=2))
+    world = world_of(SimConfig(products=40, days=180, seed=2))
     day = world.sales["ds"].max() + dt.timedelta(days=1)
     settings = Settings()
     settings = replace(settings, pricing=replace(settings.pricing, inelastic_walk=walk))
