@@ -38,6 +38,9 @@ CONFOUNDED_Z, CONFOUNDED_SE = 3.0, 0.5
 SHRINK_TAU2_MIN = 0.05
 # Products with fewer usable days do not shape their group's prior (their season is mostly noise).
 _POOLING_MIN_DAYS = 180
+# A level break (`level_breaks`): the product's weekly mean residual shifts by more than BREAK_Z
+# times its week-to-week noise, with at least BREAK_MIN_WEEKS weeks of sales on either side.
+BREAK_Z, BREAK_MIN_WEEKS = 4.0, 8
 
 
 @dataclass(frozen=True)
@@ -219,13 +222,22 @@ def _fit(panel: Panel, calendar: np.ndarray, groups: np.ndarray | None, iteratio
     start = np.log(panel.level + 0.05)
     source = identification(panel)
     has_promo = (good * panel.promo).sum(axis=1) > 0
+    last = slice(-1, None)  # the elasticity's column
     fit = glm.nb_glm(x, y, good, start, None, iterations)
-    h = glm.influence(fit, x)
-    variance = glm.robust_variance(fit, h, y, good) + glm.drift_variance(fit, h, y, good)
+    unbroken = np.zeros(len(y))  # the elasticity's variance without the breaks
+    breaks = level_breaks(fit, x, y, good)
+    if (breaks >= 0).any():
+        h = glm.influence(fit, x, last)
+        unbroken = _variance(fit, h, y, good, last)[:, 0]
+        x = with_breaks(x, breaks)
+        fit = glm.nb_glm(x, y, good, start, None, iterations)
+    variance = _variance(fit, glm.influence(fit, x), y, good, slice(None))
     columns = np.r_[np.arange(1, calendar.shape[1] + 1), x.shape[-1] - 2]
     mask = np.repeat((good.sum(axis=1) >= _POOLING_MIN_DAYS)[:, None], columns.size, axis=1)
     # Only products with promotions and regular moves tell the promotion's lift apart.
     mask[:, -1] &= has_promo & (source == IDENTIFIED_BOTH)
+    # A product with a break fits its trend and season beside it: they do not shape its group's.
+    mask[:, :-1] &= (breaks < 0)[:, None]
     if groups is None:
         # Each product keeps its own calendar; the promotion's lift, which costs a product's
         # elasticity dearly to estimate alone, still borrows from all products.
@@ -235,18 +247,26 @@ def _fit(panel: Panel, calendar: np.ndarray, groups: np.ndarray | None, iteratio
     if prior[1].any():
         fit = glm.nb_glm(x, y, good, start, prior, iterations)
     # Only the elasticity's (last) column is needed from here on.
-    last = slice(-1, None)
-    h = glm.influence(fit, x, last)
-    variance = glm.robust_variance(fit, h, y, good, last) + glm.drift_variance(fit, h, y, good)
+    variance = _variance(fit, glm.influence(fit, x, last), y, good, last)
+    # A break found may be slow drift instead (which the variance without it allows for): the
+    # estimate takes the break, its error the larger of the two.
+    variance = np.maximum(variance[:, 0], np.where(breaks >= 0, unbroken, 0.0))
     return _RawFit(
         elasticity=fit.beta[:, -1],
-        se=np.sqrt(variance[:, 0]),
+        se=np.sqrt(variance),
         promo_effect=np.where(has_promo, fit.beta[:, -2], np.nan),
         identified_by=source,
         confounding_z=_confounding_z(
             fit, x, y, good, np.cumsum(calendar[: x.shape[1], 0]).astype(int)
         ),
     )
+
+
+def _variance(
+    fit: glm.GlmFit, h: np.ndarray, y: np.ndarray, good: np.ndarray, columns: slice
+) -> np.ndarray:
+    """Robust variance of the coefficients `columns` (influence `h`): blocks plus slow drift."""
+    return glm.robust_variance(fit, h, y, good, columns) + glm.drift_variance(fit, h, y, good)
 
 
 def design(panel: Panel, calendar: np.ndarray) -> np.ndarray:
@@ -260,6 +280,67 @@ def design(panel: Panel, calendar: np.ndarray) -> np.ndarray:
     log_ratio = np.log(panel.price / panel.ref_price[:, None]).astype(np.float64)
     own = np.stack([panel.promo.astype(np.float64), log_ratio], axis=-1)
     return np.concatenate([np.broadcast_to(shared, (p, t, shared.shape[1])), own], axis=-1)
+
+
+def level_breaks(fit: glm.GlmFit, x: np.ndarray, y: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """[P] The first day after each product's level break, -1 where it has none.
+
+    Demand can shift for good (a competitor opens, the product is listed in more stores): a
+    linear trend then misfits the whole history, and a price move near the shift reads it as
+    price response. The fit's working residuals are summed by week (whole weeks ending at the
+    last day); for every split of the weeks, a score test asks whether a level step there
+    (beyond every column the fit already has: trend and season take up part of a shift)
+    explains them, in units of their week-to-week noise (the median absolute difference of
+    successive standardised weeks, which one shift barely moves). The best split is a break
+    where its score exceeds BREAK_Z, with BREAK_MIN_WEEKS weeks of sales on either side.
+    """
+    p, t = y.shape
+    n_weeks = t // 7
+    if n_weeks < 2 * BREAK_MIN_WEEKS:
+        return np.full(p, -1)
+    first = t - n_weeks * 7
+    w = good * fit.weights
+    resid = np.where(good > 0, (y - fit.mu) / np.maximum(fit.mu, 1e-9), 0.0)
+    weight = w[:, first:].reshape(p, n_weeks, 7).sum(axis=2)  # [P, W]
+    total = (w * resid)[:, first:].reshape(p, n_weeks, 7).sum(axis=2)
+    seen = weight > 1e-9
+    z = np.where(seen, total / np.sqrt(np.maximum(weight, 1e-12)), np.nan)
+    step = np.abs(np.diff(z, axis=1))
+    noise = 1.4826 * np.nanmedian(np.where(np.isfinite(step), step, np.nan), axis=1) / np.sqrt(2)
+    noise = np.where(np.isfinite(noise) & (noise > 0), noise, np.inf)
+    # The score of a step after each week, and its variance once made orthogonal (in the fit's
+    # weights) to every column the fit already has: only what they cannot take up is evidence.
+    week_x = (w[..., None] * x)[:, first:].reshape(p, n_weeks, 7, -1).sum(axis=2)  # [P, W, F]
+
+    def after(a: np.ndarray) -> np.ndarray:  # sums over the weeks after each split: [P, W-1, ...]
+        return a.sum(axis=1, keepdims=True) - np.cumsum(a, axis=1)[:, :-1]
+
+    cross = after(week_x)
+    spread = after(weight) - np.einsum("pkf,pfg,pkg->pk", cross, fit.bread, cross)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_split = np.abs(after(total)) / (noise[:, None] * np.sqrt(np.maximum(spread, 1e-12)))
+    before_n = np.cumsum(seen, axis=1)[:, :-1]
+    allowed = (before_n >= BREAK_MIN_WEEKS) & (
+        seen.sum(axis=1, keepdims=True) - before_n >= BREAK_MIN_WEEKS
+    )
+    z_split = np.where(allowed & np.isfinite(z_split), z_split, 0.0)
+    best = z_split.argmax(axis=1)  # the split after week `best`
+    found = z_split[np.arange(p), best] > BREAK_Z
+    return np.where(found, first + (best + 1) * 7, -1)
+
+
+def with_breaks(x: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """The design with a level step and a trend change from each product's break (`breaks`).
+
+    Two columns before the promotion's and the elasticity's (which stay the last two): 1 from
+    the break on, and the days since the break over the history's length; 0 for a product
+    without a break (the fit's small ridge holds their coefficients at 0).
+    """
+    t = x.shape[1]
+    day = np.arange(t)[None, :]
+    after = (day >= breaks[:, None]) & (breaks[:, None] >= 0)
+    extra = np.stack([after, np.where(after, (day - breaks[:, None]) / t, 0.0)], axis=-1)
+    return np.concatenate([x[..., :-2], extra.astype(np.float64), x[..., -2:]], axis=-1)
 
 
 def identification(panel: Panel) -> np.ndarray:
