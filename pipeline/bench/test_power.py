@@ -18,11 +18,13 @@ Designs (price offsets from today's price, one per phase of `explore_min_days` d
 - `none`: no test (the days at today's price), the reference.
 
 Offsets are exact fractions: the engine's ladder rounds a step to a price ending, which can make
-it larger. For each design the JSON gives, over the products whose history never moved their
-regular price (those a test is for) and by their expected units a day: how many the test
-identified, the median standard error, the interval's coverage of the truth, and the days of
-testing the median product would need at that design (the standard error falls as the square
-root of the days).
+it larger. For each design the JSON gives (`results`), for the products whose history never
+moved their regular price (`never_moved`: those a test is for) and for all products, by their
+expected units a day: how many the test identified, the median standard error, the interval's
+coverage of the truth, and, for `never_moved`, the days of testing the median product would need
+at that design (the standard error falls as the square root of the days). `history_bound` is
+the median absolute elasticity error each world's history implies for the best estimator
+(`history_bound`), beside which the suite's measured error can be read.
 """
 
 from __future__ import annotations
