@@ -85,3 +85,18 @@ def test_history_bound_combines_own_errors_with_the_truths_spread(result):
     assert 0 < bound["mae_bound"] <= 0.6745 * bound["prior_sd"] * 1.1
     assert bound["mae_bound"] <= 0.6745 * bound["median_se"] * 1.1
     assert 0.5 < bound["prior_sd"] < 1.2  # demo truths: uniform on -3.5..-0.5 (sd 0.87)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenario", "nope"], "unknown scenario 'nope'"),
+        (["--seeds", "one"], "--seeds takes comma-separated integers"),
+        (["--seeds", ","], "--seeds: give at least one seed"),
+    ],
+)
+def test_cli_says_what_is_wrong_with_its_input(args, message):
+    run = CliRunner().invoke(app, ["bench", "test-power", "--products", "10", *args])
+    assert run.exit_code == 1
+    assert message in run.output
+    assert "internal error" not in run.output

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pipeline import console
-from pipeline.cli_base import ConfigOpt, DebugOpt, run_command
+from pipeline.cli_base import CommandError, ConfigOpt, DebugOpt, run_command
 
 bench_app = typer.Typer(help="Benchmarks: JSON with medians and ratios measured in one run.")
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Also write the JSON to this file.")]
@@ -169,15 +169,20 @@ def bench_test_power(
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """What one price test (--config's `[pricing] explore_*`) can teach: on worlds that know the
-    truth, the elasticity's own interval after the test, for products whose price never moved,
-    beside a doubled step and a symmetric test."""
+    """What one price test (--config's pricing.explore_* settings) can teach: on worlds that
+    know the truth, the elasticity's own interval after the test, for products whose price never
+    moved, beside a doubled step and a symmetric test."""
     from pipeline.bench import test_power as bench
 
     def action() -> None:
         from pipeline.config import load_settings
 
-        numbers = [int(s) for s in seeds.split(",") if s.strip()]
+        try:
+            numbers = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            raise CommandError(f"--seeds takes comma-separated integers, not {seeds!r}") from None
+        if not numbers:
+            raise CommandError("--seeds: give at least one seed")
         result = bench.run(scenario, products, numbers, load_settings(config).pricing)
         typer.echo(bench.table(result), err=True)
         _emit_json(result, out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.errors import UserError
 from pipeline.synth import spec as specs
 from pipeline.synth.spec import WorldSpec
 
@@ -94,8 +95,8 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-class UnknownScenarioError(ValueError):
-    """A scenario name that is not in `SCENARIOS`."""
+class UnknownScenarioError(UserError, ValueError):
+    """A scenario name that is not in `SCENARIOS` (a user's error: the CLI prints its message)."""
 
 
 def scenario(name: str) -> Scenario:
