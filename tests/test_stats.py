@@ -198,7 +198,7 @@ def test_intervals_hold_the_truth_under_demand_drift_the_model_misses() -> None:
     cal = calendar_features(panel.start, panel.n_days)
     estimate, se = glm_elasticity(panel, cal)
     covered = np.abs(estimate - truth[:, 0]) <= Z90 * se
-    assert 0.8 <= covered.mean() <= 0.95  # 0.85
+    assert 0.8 <= covered.mean() <= 0.95  # 0.82 (0.85 before level breaks)
     # The model-based error (day noise and overdispersion only) would hold it far less often.
     good = (panel.observed & ~panel.stockout).astype(float)
     x, y = design(panel, cal), panel.units.astype(float)
