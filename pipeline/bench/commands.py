@@ -14,6 +14,14 @@ bench_app = typer.Typer(help="Benchmarks: JSON with medians and ratios measured 
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Also write the JSON to this file.")]
 
 
+def _integers(text: str, option: str) -> list[int]:
+    """A comma-separated option's integers (blank items skipped); a user's error otherwise."""
+    try:
+        return [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise CommandError(f"{option} takes comma-separated integers, not {text!r}") from None
+
+
 def _emit_json(result: dict, out: Path | None) -> None:
     import json
 
@@ -50,7 +58,7 @@ def bench_train(
     from pipeline.bench import train as bench
 
     def action() -> None:
-        counts = [int(s) for s in sizes.split(",") if s.strip()]
+        counts = _integers(sizes, "--sizes")
         console.load_tensorflow()
         _emit_json(bench.run(counts, days, epochs, naive_products, repeats, options), out)
 
@@ -80,7 +88,7 @@ def bench_optimize(
     from pipeline.bench import optimize as bench
 
     def action() -> None:
-        sizes = tuple(int(s) for s in milp_sizes.split(",") if s.strip())
+        sizes = tuple(_integers(milp_sizes, "--milp-sizes"))
         result = bench.run(products, candidates, max_changes, repeats, sizes, milp_time_limit)
         _emit_json(result, out)
 
@@ -104,7 +112,7 @@ def bench_nightly(
     from pipeline.bench import nightly as bench
 
     def action() -> None:
-        counts = [int(s) for s in sizes.split(",") if s.strip()]
+        counts = _integers(sizes, "--sizes")
         console.load_tensorflow()
         result = bench.run(counts, days, epochs, seed)
         typer.echo(bench.table(result), err=True)
@@ -177,10 +185,7 @@ def bench_test_power(
     def action() -> None:
         from pipeline.config import load_settings
 
-        try:
-            numbers = [int(s) for s in seeds.split(",") if s.strip()]
-        except ValueError:
-            raise CommandError(f"--seeds takes comma-separated integers, not {seeds!r}") from None
+        numbers = _integers(seeds, "--seeds")
         if not numbers:
             raise CommandError("--seeds: give at least one seed")
         result = bench.run(scenario, products, numbers, load_settings(config).pricing)

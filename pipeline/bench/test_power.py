@@ -38,6 +38,7 @@ import polars as pl
 
 from pipeline.arrays import Z90
 from pipeline.config import PricingConfig
+from pipeline.evaluate.figures import finite
 from pipeline.features import build_panel, calendar_features
 from pipeline.simulate.loop import SimConfig, world_of
 from pipeline.stats import (
@@ -107,17 +108,26 @@ def _one_world(scenario: str, products: int, seed: int, cfg: PricingConfig) -> p
     world = world_of(SimConfig(products=products, seed=seed, scenario=scenario))
     market = mk.market_of(world.truth, world.products, world.sales)
     ids = market.product_ids
-    shelf = world.products.sort("product_id")["current_price"].to_numpy().astype(np.float64)
+    catalogue = world.products.sort("product_id")
+    shelf = catalogue["current_price"].to_numpy().astype(np.float64)
+    groups = catalogue["category"].to_numpy()
     first = world.sales["ds"].max() + dt.timedelta(days=1)
     n_days = cfg.explore_phases * cfg.explore_min_days
     days = [first + dt.timedelta(days=k) for k in range(n_days)]
     rng = np.random.default_rng(seed)
     state = mk.start_events(len(ids))
     events = [mk.draw_events(market, state, day, rng) for day in days]
-    volume = np.mean([mk.expected_units(market, e, shelf) for e in events], axis=0)
     history = build_panel(world.sales, ids, first)
-    moved = np.isin(identification(history), [IDENTIFIED_REGULAR, IDENTIFIED_BOTH])
-    groups = world.products.sort("product_id")["category"].to_numpy()
+    products_frame = pl.DataFrame(
+        {
+            "product_id": ids,
+            "truth": market.demand.elasticity,
+            "volume": np.mean([mk.expected_units(market, e, shelf) for e in events], axis=0),
+            "moved_before": np.isin(identification(history), [IDENTIFIED_REGULAR, IDENTIFIED_BOTH]),
+            "category": groups,
+            "varied_before": np.asarray(history.price_varied, dtype=bool),
+        }
+    )
     frames = []
     for design in designs(cfg):
         offsets = np.repeat(np.asarray(design.offsets), cfg.explore_min_days)
@@ -127,27 +137,17 @@ def _one_world(scenario: str, products: int, seed: int, cfg: PricingConfig) -> p
         sales = pl.concat([world.sales, *rows], how="diagonal_relaxed")
         panel = build_panel(sales, ids, days[-1] + dt.timedelta(days=1))
         fit = regression_elasticities(panel, calendar_features(panel.start, panel.n_days), groups)
-        test_days = pl.concat(rows).group_by("product_id").len()
         frames.append(
-            pl.DataFrame(
-                {
-                    "seed": seed,
-                    "design": design.name,
-                    "product_id": ids,
-                    "truth": market.demand.elasticity,
-                    "estimate": fit.raw_elasticity,
-                    "se": fit.raw_se,
-                    "volume": volume,
-                    "moved_before": moved,
-                    "category": groups,
-                    "varied_before": np.asarray(history.price_varied, dtype=bool),
-                }
+            products_frame.with_columns(
+                pl.lit(seed).alias("seed"),
+                pl.lit(design.name).alias("design"),
+                pl.Series("estimate", fit.raw_elasticity),
+                pl.Series("se", fit.raw_se),
             )
-            .join(test_days, on="product_id", how="left")
-            .filter(pl.col("len") == n_days)  # on sale every day of the test
-            .drop("len")
         )
-    return pl.concat(frames)
+    # Only products on sale every day of the test (the same days whatever the prices).
+    on_sale = pl.concat(rows).group_by("product_id").len().filter(pl.col("len") == n_days)
+    return pl.concat(frames).join(on_sale.select("product_id"), on="product_id", how="semi")
 
 
 def _summary(rows: pl.DataFrame, cfg: PricingConfig) -> list[dict]:
@@ -228,9 +228,10 @@ def history_bound(rows: pl.DataFrame, draws: int = 400) -> dict:
 
 def _number(value: object) -> object:
     """Floats rounded for the JSON; an infinite or undefined one (no test) as null."""
-    if isinstance(value, float):
-        return round(value, 3) if np.isfinite(value) else None
-    return value
+    if not isinstance(value, float):
+        return value
+    number = finite(value)
+    return None if number is None else round(number, 3)
 
 
 def table(result: dict) -> str:
