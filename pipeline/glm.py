@@ -147,6 +147,18 @@ def robust_variance(
     return np.maximum(sandwich, model_based)
 
 
+def working_residuals(fit: GlmFit, y: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """IRLS working residuals (y - mu) / mu on the days that count, 0 elsewhere: [P, T]."""
+    return np.where(good > 0, (y - fit.mu) / np.maximum(fit.mu, 1e-9), 0.0)
+
+
+def whole_weeks(a: np.ndarray) -> np.ndarray:
+    """Sums of `a` [P, T, ...] over whole weeks ending at the last day: [P, T // 7, ...]."""
+    p, t = a.shape[:2]
+    n_weeks = t // 7
+    return a[:, t - n_weeks * 7 :].reshape(p, n_weeks, 7, *a.shape[2:]).sum(axis=2)
+
+
 def drift_variance(
     fit: GlmFit, influence: np.ndarray, y: np.ndarray, good: np.ndarray
 ) -> np.ndarray:
@@ -162,18 +174,13 @@ def drift_variance(
     """
     p, t, c = influence.shape
     w = good * fit.weights
-    resid = np.where(good > 0, (y - fit.mu) / np.maximum(fit.mu, 1e-9), 0.0)
+    resid = working_residuals(fit, y, good)
     n_weeks = t // 7
     if n_weeks < 2:
         return np.zeros((p, c))
-    cut = slice(t - n_weeks * 7, t)  # whole weeks, ending at the last day
-
-    def weekly(a: np.ndarray) -> np.ndarray:
-        return a[:, cut].reshape(p, n_weeks, 7, *a.shape[2:]).sum(axis=2)
-
-    weight = weekly(w)
-    mean_resid, seen = weekly(w * resid) / np.maximum(weight, 1e-12), weight > 0
-    h_week = weekly(influence * good[..., None])
+    weight = whole_weeks(w)
+    mean_resid, seen = whole_weeks(w * resid) / np.maximum(weight, 1e-12), weight > 0
+    h_week = whole_weeks(influence * good[..., None])
     lags = min(DRIFT_WEEKS, n_weeks - 1)
     cov = np.zeros((p, lags + 1))
     for k in range(1, lags + 1):

@@ -300,9 +300,8 @@ def level_breaks(fit: glm.GlmFit, x: np.ndarray, y: np.ndarray, good: np.ndarray
         return np.full(p, -1)
     first = t - n_weeks * 7
     w = good * fit.weights
-    resid = np.where(good > 0, (y - fit.mu) / np.maximum(fit.mu, 1e-9), 0.0)
-    weight = w[:, first:].reshape(p, n_weeks, 7).sum(axis=2)  # [P, W]
-    total = (w * resid)[:, first:].reshape(p, n_weeks, 7).sum(axis=2)
+    weight = glm.whole_weeks(w)  # [P, W]
+    total = glm.whole_weeks(w * glm.working_residuals(fit, y, good))
     seen = weight > 1e-9
     z = np.where(seen, total / np.sqrt(np.maximum(weight, 1e-12)), np.nan)
     step = np.abs(np.diff(z, axis=1))
@@ -310,7 +309,7 @@ def level_breaks(fit: glm.GlmFit, x: np.ndarray, y: np.ndarray, good: np.ndarray
     noise = np.where(np.isfinite(noise) & (noise > 0), noise, np.inf)
     # The score of a step after each week, and its variance once made orthogonal (in the fit's
     # weights) to every column the fit already has: only what they cannot take up is evidence.
-    week_x = (w[..., None] * x)[:, first:].reshape(p, n_weeks, 7, -1).sum(axis=2)  # [P, W, F]
+    week_x = glm.whole_weeks(w[..., None] * x)  # [P, W, F]
 
     def after(a: np.ndarray) -> np.ndarray:  # sums over the weeks after each split: [P, W-1, ...]
         return a.sum(axis=1, keepdims=True) - np.cumsum(a, axis=1)[:, :-1]
