@@ -61,7 +61,7 @@ def read_price_tests(path: str | Path, as_of: dt.date) -> pl.DataFrame:
     """Each product's latest price-test row before `as_of` (`pricing.explore.STATE_COLUMNS`)."""
     sql = (
         "select product_id, test_status, test_started, test_base_price, test_direction, "
-        "test_attempt, effective_date "
+        "test_attempt, test_reach_width, effective_date "
         "from recommendations inner join runs using (run_id) "
         "where runs.status = 'completed' and test_status is not null and effective_date < ? "
         "qualify row_number() over (partition by product_id order by effective_date desc) = 1 "

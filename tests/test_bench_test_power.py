@@ -57,6 +57,18 @@ def test_a_bigger_step_teaches_more_and_no_test_teaches_nothing(result):
     assert _row(result, "all", "none")["days_needed"] is None
 
 
+def test_the_engines_prediction_sits_near_what_the_test_reached(result):
+    """`reach.reach_width`, from the true units and dispersion, against the measured error."""
+    for design in ("configured", "double_step"):
+        row = _row(result, "never_moved", design)
+        assert 0.75 < row["predicted_se"] / row["median_se"] < 1.15, row
+    # Only for designs that alternate a step and today's price, and tests that are all the
+    # product's evidence.
+    assert _row(result, "never_moved", "symmetric")["predicted_se"] is None
+    assert _row(result, "never_moved", "none")["predicted_se"] is None
+    assert _row(result, "all", "configured")["predicted_se"] is None
+
+
 def test_table_has_a_line_per_row(result):
     lines = test_power.table(result).splitlines()
     assert lines[1].split()[:3] == ["population", "design", "units/day"]

@@ -262,6 +262,7 @@ def _test_run(path, day: dt.date, status: str, started: dt.date, attempt: int) -
         test_base_price=pl.Series([2.0, None]),
         test_direction=pl.Series([1, None]),
         test_attempt=pl.Series([attempt, None]),
+        test_reach_width=pl.Series([4.0 + attempt, None]),
     )
     wh.record_run_start(path, run_id, "nightly", day, {"as_of": day})
     wh.write_run_outputs(path, run_id, day, recommendations=recs, counts={}, message="ok")
@@ -273,12 +274,13 @@ def test_attempts_are_recorded_and_read_back(tmp_path) -> None:
     _test_run(path, first, explore.STOPPED, first - dt.timedelta(27), 1)
     _test_run(path, again, explore.TESTING, again, 2)
     state = catalog.read_price_tests(path, again)
-    assert state.select("test_status", "test_attempt", "effective_date").rows() == [
-        (explore.STOPPED, 1, first)
-    ]
+    read = state.select("test_status", "test_attempt", "test_reach_width", "effective_date")
+    assert read.rows() == [(explore.STOPPED, 1, 5.0, first)]
     assert catalog.read_price_tests(path, again + dt.timedelta(1))["test_attempt"].to_list() == [2]
-    view = read_frame(path, "select product_id, attempt, status from price_tests order by attempt")
-    assert view.rows() == [("A1", 1, explore.STOPPED), ("A1", 2, explore.TESTING)]
+    view = read_frame(
+        path, "select product_id, attempt, status, reach_width from price_tests order by attempt"
+    )
+    assert view.rows() == [("A1", 1, explore.STOPPED, 5.0), ("A1", 2, explore.TESTING, 6.0)]
 
 
 # --- inelastic estimates: a price test proves them, then the price walks -------------------------

@@ -40,6 +40,7 @@ from pipeline.arrays import Z90
 from pipeline.config import PricingConfig
 from pipeline.evaluate.figures import finite
 from pipeline.features import build_panel, calendar_features
+from pipeline.pricing.reach import reach_width
 from pipeline.simulate.loop import SimConfig, world_of
 from pipeline.stats import (
     IDENTIFIED_BOTH,
@@ -126,6 +127,8 @@ def _one_world(scenario: str, products: int, seed: int, cfg: PricingConfig) -> p
             "moved_before": np.isin(identification(history), [IDENTIFIED_REGULAR, IDENTIFIED_BOTH]),
             "category": groups,
             "varied_before": np.asarray(history.price_varied, dtype=bool),
+            "dispersion": market.dispersion,
+            "history_days": (history.observed & ~history.stockout).sum(axis=1),
         }
     )
     frames = []
@@ -141,6 +144,7 @@ def _one_world(scenario: str, products: int, seed: int, cfg: PricingConfig) -> p
             products_frame.with_columns(
                 pl.lit(seed).alias("seed"),
                 pl.lit(design.name).alias("design"),
+                pl.lit(_alternating_step(design), pl.Float64).alias("step"),
                 pl.Series("estimate", fit.raw_elasticity),
                 pl.Series("se", fit.raw_se),
             )
@@ -148,6 +152,13 @@ def _one_world(scenario: str, products: int, seed: int, cfg: PricingConfig) -> p
     # Only products on sale every day of the test (the same days whatever the prices).
     on_sale = pl.concat(rows).group_by("product_id").len().filter(pl.col("len") == n_days)
     return pl.concat(frames).join(on_sale.select("product_id"), on="product_id", how="semi")
+
+
+def _alternating_step(design: Design) -> float | None:
+    """The step of a design that alternates a step and today's price (as the engine's test does)."""
+    steps, bases = design.offsets[::2], design.offsets[1::2]
+    alternates = len(set(steps)) == 1 and steps[0] != 0 and not any(bases)
+    return steps[0] if alternates else None
 
 
 def _summary(rows: pl.DataFrame, cfg: PricingConfig) -> list[dict]:
@@ -169,11 +180,21 @@ def _summary(rows: pl.DataFrame, cfg: PricingConfig) -> list[dict]:
         ]
     )
     rows = pl.concat([rows, rows.with_columns(pl.lit("all").alias("units_a_day"))])
+    # What the engine predicts before a test (`reach.reach_width`), from the true units and
+    # dispersion: for products whose test is all their evidence, and designs it covers.
+    predicted = reach_width(
+        pl.col("volume"), pl.col("dispersion"), pl.col("step"), pl.col("history_days"),
+        pl.lit(None, pl.Float64), cfg,
+    ) / (2 * Z90)  # fmt: skip
+    rows = rows.with_columns(
+        pl.when(pl.col("population") == "never_moved").then(predicted).alias("predicted_se")
+    )
     keys = ("design", "population", "units_a_day")
     per_seed = rows.group_by(*keys, "seed").agg(
         pl.len().alias("products"),
         (width < cfg.explore_width).mean().alias("identified"),
         pl.col("se").median().alias("median_se"),
+        pl.col("predicted_se").median().alias("predicted_se"),
         ((pl.col("estimate") - pl.col("truth")).abs() <= Z90 * pl.col("se")).mean()
         .alias("coverage"),
         (n_days * (width / cfg.explore_width) ** 2).median().alias("days_needed"),
@@ -189,7 +210,10 @@ def _summary(rows: pl.DataFrame, cfg: PricingConfig) -> list[dict]:
         per_seed.group_by(*keys)
         .agg(
             pl.col("products").sum(),
-            *[pl.col(c).median() for c in ("identified", "median_se", "coverage", "days_needed")],
+            *[
+                pl.col(c).median()
+                for c in ("identified", "median_se", "predicted_se", "coverage", "days_needed")
+            ],
         )
         .sort(
             pl.col("population").replace_strict({"never_moved": 0, "all": 1}),
@@ -241,8 +265,8 @@ def table(result: dict) -> str:
         f"identified: own 90% interval < {result['explore_width']}"
     )
     titles = ("population", "design", "units/day", "products", "identified", "median se",
-              "coverage", "days needed")  # fmt: skip
-    widths = (11, 12, 9, 8, 10, 9, 8, 11)
+              "predicted", "coverage", "days needed")  # fmt: skip
+    widths = (11, 12, 9, 8, 10, 9, 9, 8, 11)
     pairs = enumerate(zip(titles, widths, strict=True))
     lines = [head, " ".join(t.ljust(w) if k < 2 else t.rjust(w) for k, (t, w) in pairs)]
     for row in result["results"]:
@@ -254,6 +278,7 @@ def table(result: dict) -> str:
             f"{row['products']:>8}",
             f"{row['identified']:>10.0%}",
             f"{row['median_se']:>9.2f}",
+            "-".rjust(9) if row["predicted_se"] is None else f"{row['predicted_se']:>9.2f}",
             f"{row['coverage']:>8.0%}",
             days.rjust(11),
         )

@@ -71,6 +71,7 @@ from pipeline.pricing.engine import recommend as engine_recommend
 from pipeline.pricing.explore_room import no_room_reason, step_room
 from pipeline.pricing.holds import inelastic_expr
 from pipeline.pricing.ladder import HALF_CENT
+from pipeline.pricing.reach import reach_width
 from pipeline.pricing.thompson import thompson
 
 TESTING, IDENTIFIED, STOPPED = "testing", "identified", "stopped"
@@ -88,6 +89,7 @@ TEST_SCHEMA: dict[str, type[pl.DataType] | pl.DataType] = {
     "test_probability": pl.Float64,
     "test_target_price": pl.Float64,
     "test_attempt": pl.Int64,
+    "test_reach_width": pl.Float64,
 }
 TEST_COLUMNS = tuple(TEST_SCHEMA)
 # The state a night needs from the history: the latest test row of each product (and its night).
@@ -98,6 +100,7 @@ STATE_SCHEMA: dict[str, type[pl.DataType]] = {
     "test_base_price": pl.Float64,
     "test_direction": pl.Int64,
     "test_attempt": pl.Int64,
+    "test_reach_width": pl.Float64,
     "effective_date": pl.Date,
 }
 STATE_COLUMNS = tuple(STATE_SCHEMA)
@@ -184,7 +187,10 @@ def _estimates(demand: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
     frame = demand.select(
         "product_id", "base_units", "ref_price", "elasticity", "elasticity_lo", "elasticity_hi",
         status.alias("status"), days.cast(pl.Int64).fill_null(0).alias("n_days"),
-        pl.col("hold_reason") if "hold_reason" in demand.columns else pl.lit(None, pl.String),
+        (pl.col("dispersion") if "dispersion" in demand.columns else pl.lit(None, pl.Float64))
+        .alias("dispersion"),
+        (pl.col("hold_reason") if "hold_reason" in demand.columns else pl.lit(None, pl.String))
+        .alias("hold_reason"),
     )  # fmt: skip
     top = pl.col("max_price") if "max_price" in products.columns else pl.lit(None, pl.Float64)
     catalogue = products.select(
@@ -330,13 +336,15 @@ def plan_tests(
         pl.col("current_price").alias("test_base_price"),
         _direction().alias("test_direction"),
         (pl.col("test_attempt").fill_null(0) + 1).alias("test_attempt"),
+        pl.lit(None, pl.Float64).alias("test_reach_width"),
     )
     blocked = fresh.filter(pl.col("test_direction") == 0).select(
         "product_id", no_room_reason().alias("test_note")
     )
     fresh = fresh.filter(pl.col("test_direction") != 0)
     both = pl.concat([running, fresh], how="diagonal_relaxed")
-    both = _targets(both, cfg, as_of).with_columns(_risk().alias("risk"))
+    reach = pl.coalesce("test_reach_width", _reach(cfg)).alias("test_reach_width")
+    both = _targets(both, cfg, as_of).with_columns(_risk().alias("risk"), reach)
     assert length <= 28  # config guarantees a test never runs past 4 weeks
     plan = _within_budget(both.with_columns(pl.lit(as_of).alias("_as_of")), frame, cfg)
     # A walking product whose status would hold it is released as well (`_released`).
@@ -416,6 +424,21 @@ def _targets(frame: pl.DataFrame, cfg: PricingConfig, as_of: dt.date) -> pl.Data
         pl.lit(RULE_ALTERNATE).alias("test_rule"),
         pl.lit(1.0).alias("test_probability"),
     )  # fmt: skip
+
+
+def _reach(cfg: PricingConfig) -> pl.Expr:
+    """The interval's predicted width at the test's end (`reach.reach_width`), from its first
+    night, whose target is its step, and the product's own interval or else its category's
+    spread (`_estimates`); null for Thompson draws (no fixed step)."""
+    if cfg.explore != "test":
+        return pl.lit(None, pl.Float64)
+    step = pl.col("test_target_price") / pl.col("test_base_price") - 1.0
+    first = pl.col("test_phase") == 1
+    before = pl.coalesce("own_sd", "prior_sd")
+    width = reach_width(
+        pl.col("base_units"), pl.col("dispersion"), step, pl.col("n_days"), before, cfg
+    )
+    return pl.when(first).then(width)
 
 
 def _risk() -> pl.Expr:
@@ -551,7 +574,9 @@ def _annotate(
 
 
 def _reason(cfg: PricingConfig) -> pl.Expr:
-    """'price test 2 of 4: learning the elasticity, interval -3.1 to -0.4; ...'."""
+    """'price test 2 of 4: learning the elasticity, interval -3.1 to -0.4; its interval about
+    2.2 wide by the test's end, to be identified under 1.0 (out of this test's reach); step ...'
+    (the width predicted on the test's first night, `reach.reach_width`)."""
     lo = pl.coalesce(pl.col("_lo"), pl.col("_e") - Z90 * pl.col("_sd"))
     hi = pl.coalesce(pl.col("_hi"), pl.col("_e") + Z90 * pl.col("_sd"))
     move = pl.format(
@@ -564,12 +589,22 @@ def _reason(cfg: PricingConfig) -> pl.Expr:
         pl.col("test_probability").round(2),
     )
     attempt = pl.when(pl.col("test_attempt") > 1).then(pl.format(" (attempt {})", "test_attempt"))
+    reach = pl.col("test_reach_width")
+    verdict = pl.when(reach < cfg.explore_width).then(pl.lit(""))
+    verdict = verdict.otherwise(pl.lit(" (out of this test's reach)"))
+    outlook = pl.format(
+        "; its interval about {} wide by the test's end, to be identified under {}{}",
+        reach.round(1),
+        pl.lit(cfg.explore_width),
+        verdict,
+    )
     return pl.format(
-        "price test {} of {}{}: learning the elasticity, interval {} to {}; {}",
+        "price test {} of {}{}: learning the elasticity, interval {} to {}{}; {}",
         pl.col("test_phase"),
         pl.lit(cfg.explore_phases),
         attempt.otherwise(pl.lit("")),
         lo.round(1),
         hi.round(1),
+        pl.when(reach.is_not_null()).then(outlook).otherwise(pl.lit("")),
         move,
     )

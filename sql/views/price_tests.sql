@@ -1,7 +1,8 @@
 -- price_tests: every price test (pipeline/pricing/explore.py), in progress or finished: when it
 -- started, its last night, its phase and status, the nights it moved the price, what it put at
 -- risk (expected profit given up at the test prices, summed over its nights, currency over each
--- night's horizon) and what it found (the elasticity and interval on its last night). A product
+-- night's horizon), what it found (the elasticity and interval on its last night) and what it could
+-- find (reach_width: the interval's width predicted for its end on its first night). A product
 -- whose test ended unidentified may test again after `explore_retry_days`: one row per attempt.
 
 with
@@ -32,7 +33,8 @@ final as (
         sum(greatest(current_expected_profit - expected_profit, 0)) as expected_profit_at_risk,
         arg_max(elasticity, effective_date) as elasticity,
         arg_max(elasticity_lo, effective_date) as elasticity_lo,
-        arg_max(elasticity_hi, effective_date) as elasticity_hi
+        arg_max(elasticity_hi, effective_date) as elasticity_hi,
+        arg_min(test_reach_width, effective_date) as reach_width
     from tests
     group by product_id, test_started
 
