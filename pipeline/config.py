@@ -50,6 +50,10 @@ class ModelConfig:
         validation_days: most recent days held out for early stopping and the backtest.
         patience: epochs without validation improvement before a product stops updating.
         min_history_days: products with fewer observed days are cold-started, not trained.
+        gate_z: the quality gate fails a product's model (status gate_failed) when its backtest
+            absolute error exceeds seasonal-naive's by more than this many standard errors of
+            the difference (`forecast.backtest_gap_se`: a few weeks of days decide it, and a
+            loss within their noise is no evidence that the model is worse); 0: by any amount.
         drift_ratio: a saved model is stale (retrained by the nightly run) when a product's mean
             units over its last 28 uncensored days moved by more than this factor, up or down,
             since the model was trained.
@@ -91,6 +95,7 @@ class ModelConfig:
     patience: int = 8
     min_history_days: int = 90
     drift_ratio: float = 2.0
+    gate_z: float = 0.0
     promo_lift: bool = False
     elasticity: str = "regression"
     cell: str = "lstm"
@@ -125,6 +130,7 @@ class ModelConfig:
         _check(self.patience >= 1, "model.patience", "must be at least 1")
         _check(self.min_history_days >= 1, "model.min_history_days", "must be at least 1")
         _check(self.drift_ratio > 1, "model.drift_ratio", "must be above 1")
+        _check(self.gate_z >= 0, "model.gate_z", "must be >= 0")
 
 
 @dataclass(frozen=True)

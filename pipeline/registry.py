@@ -31,6 +31,8 @@ _STORED = (
     "n_points",
     "naive_scale",
 )
+# Stored where the model has them; absent in older artefacts (read back as None).
+_OPTIONAL = (*REGRESSION_FIELDS, "error_gap_se")
 
 
 def new_model_version(as_of: dt.date, run_id: str) -> str:
@@ -59,7 +61,7 @@ def train_shard(
     extra = {name: getattr(outputs, name).tolist() for name in _STORED}
     extra |= {
         name: _json_list(getattr(outputs, name))
-        for name in REGRESSION_FIELDS
+        for name in _OPTIONAL
         if getattr(outputs, name) is not None
     }
     model.save(result, folder, cfg, extra)
@@ -104,9 +106,7 @@ def load_shard(folder: Path, panel: Panel, cfg: ModelConfig) -> ModelOutputs:
     )
     # Only the forecast is new tonight; the backtest and intervals were stored at training time.
     stored = {name: np.asarray(meta[name]) for name in _STORED}
-    regression = {
-        name: _from_json(meta[name]) if name in meta else None for name in REGRESSION_FIELDS
-    }
+    regression = {name: _from_json(meta[name]) if name in meta else None for name in _OPTIONAL}
     return ModelOutputs(
         product_ids=sub.product_ids,
         base_daily=baseline_daily(net, sub, cfg),

@@ -84,6 +84,49 @@ def test_the_trained_model_beats_seasonal_naive_where_demand_answers_known_price
     assert (model_wape < naive_wape).all()
 
 
+def _noisy_backtest(n: int, bias: float, seed: int) -> tuple[Panel, np.ndarray, list[int]]:
+    """n products of about 40 a day with negative-binomial noise (dispersion 0.25); a model
+    whose forecast is the true mean times `bias` (1: a forecaster as good as it can be)."""
+    rng = np.random.default_rng(seed)
+    n_days, seg = 84, 42
+    mean = 40.0 * (1 + 0.3 * np.sin(np.arange(n_days) / 5.0))
+    units = rng.poisson(rng.gamma(4.0, mean / 4.0, size=(n, n_days))).astype(np.float32)
+    observed = np.ones_like(units, dtype=bool)
+    panel = Panel(
+        product_ids=tuple(f"P{i}" for i in range(n)), start=dt.date(2025, 1, 1), units=units,
+        observed=observed, stockout=np.zeros_like(observed), price=np.ones_like(units),
+        promo=np.zeros_like(observed), ref_price=np.ones(n, np.float32),
+        level=units.mean(axis=1), n_observed=observed.sum(axis=1), price_varied=np.ones(n, bool),
+    )  # fmt: skip
+    log_units = np.zeros((n, seg, 14))
+    for row in range(seg):
+        origin = n_days - seg + row + 1
+        ahead = np.minimum(np.arange(origin, origin + 14), n_days - 1)
+        log_units[:, row] = np.log(mean[ahead] * bias)
+    return panel, log_units, forecast.backtest_origins(n_days, n_days - 28, 14)
+
+
+def test_the_gate_fails_a_model_only_beyond_the_backtests_noise() -> None:
+    """Seasonal-naive copies last week's noisy sales. A model on the true mean beats it; one
+    30% off loses to it on about 3 products in 10 by the strict rule, within the noise of four
+    weeks of days; one 100% off loses on nearly all."""
+    for bias, strict, gated in ((1.0, (0.0, 0.05), (0.0, 0.0)), (1.3, (0.2, 0.4), (0.0, 0.06)),
+                                (2.0, (0.97, 1.0), (0.75, 0.9))):  # fmt: skip
+        panel, log_units, origins = _noisy_backtest(400, bias, seed=3)
+        model_err, naive_err, *_ = forecast.backtest_errors(log_units, panel, origins, 14)
+        se = forecast.backtest_gap_se(log_units, panel, origins, 14)
+        gap = model_err - naive_err
+        assert strict[0] <= (gap > 0).mean() <= strict[1], (bias, (gap > 0).mean())
+        lost = forecast.lost_to_naive(model_err, naive_err, se, 1.645)
+        assert gated[0] <= lost.mean() <= gated[1], (bias, lost.mean())
+        # The standard error is the scale of the gap's noise across products (a little under
+        # it: the days are taken as independent, and naive's repeats tie them).
+        assert 1.0 <= gap.std() / np.median(se) <= 1.3
+        # gate_z 0, or no standard error (an older artefact): the strict rule.
+        assert (forecast.lost_to_naive(model_err, naive_err, se, 0.0) == (gap > 0)).all()
+        assert (forecast.lost_to_naive(model_err, naive_err, None, 1.645) == (gap > 0)).all()
+
+
 def test_product_table_gates_pools_and_cold_starts() -> None:
     panel = make_panel()
     cfg = ModelConfig(horizon=K, min_history_days=30)
@@ -130,6 +173,29 @@ def test_a_product_that_loses_to_seasonal_naive_fails_the_gate() -> None:
     assert rows["B"]["elasticity"] == pytest.approx(-0.7)
     assert rows["B"]["elasticity_lo"] == pytest.approx(-1.0)
     assert rows["B"]["pooled_elasticity"] == pytest.approx(-2.0)
+
+
+def test_the_gates_margin_is_a_setting() -> None:
+    """B loses to seasonal-naive by 2 (12 against 10) with a gap standard error of 5: by the
+    strict rule (gate_z 0, the default) it fails; within 1.645 standard errors it does not."""
+    panel = dataclasses.replace(make_panel(), price_varied=np.array([True, True, False]))
+    outputs = forecast.ModelOutputs(
+        product_ids=("A", "B"), base_daily=np.full((2, K), 2.0),
+        elasticity=np.array([-2.0, -0.7]), elasticity_lo=np.array([-2.5, -1.0]),
+        elasticity_hi=np.array([-1.5, -0.4]), dispersion=np.array([0.1, 0.1]),
+        model_abs_error=np.array([5.0, 12.0]), naive_abs_error=np.array([10.0, 10.0]),
+        actual_units=np.array([50.0, 50.0]), n_points=np.array([21.0, 21.0]),
+        naive_scale=np.array([1.0, 1.0]), error_gap_se=np.array([5.0, 5.0]),
+    )  # fmt: skip
+    categories = {"A": "x", "B": "x", "C": "x"}
+    statuses = {}
+    for z in (0.0, 1.645):
+        cfg = ModelConfig(horizon=K, min_history_days=30, gate_z=z)
+        table = forecast.product_table(outputs, panel, categories, cfg)
+        statuses[z] = table.filter(pl.col("product_id") == "B")["status"].item()
+    assert statuses == {0.0: STATUS_GATE_FAILED, 1.645: STATUS_TRAINED}
+    with pytest.raises(ValueError, match="gate_z"):
+        ModelConfig(gate_z=-1.0)
 
 
 def test_pooled_elasticity_falls_back_to_all_products() -> None:

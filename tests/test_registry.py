@@ -57,6 +57,9 @@ def test_a_saved_shard_reproduces_its_forecast(trained) -> None:
     np.testing.assert_allclose(again.base_daily, outputs.base_daily, rtol=1e-4)
     np.testing.assert_allclose(again.elasticity, outputs.elasticity, rtol=1e-5)
     np.testing.assert_allclose(again.model_abs_error, outputs.model_abs_error)
+    # The backtest gap's standard error, which the quality gate's margin stands on.
+    assert outputs.error_gap_se is not None and (outputs.error_gap_se > 0).all()
+    np.testing.assert_allclose(again.error_gap_se, outputs.error_gap_se)
     # What the regression said comes back too (saved beside the model), and the reference
     # price the baseline is at is the model's own: that of the days before its backtest.
     np.testing.assert_allclose(again.ref_price, outputs.ref_price)
