@@ -127,17 +127,24 @@ def test_the_gate_fails_a_model_only_beyond_the_backtests_noise() -> None:
         assert (forecast.lost_to_naive(model_err, naive_err, None, 1.645) == (gap > 0)).all()
 
 
+def _two_products(**fields: np.ndarray) -> forecast.ModelOutputs:
+    """Outputs of a model of A and B (of `make_panel`): A beats seasonal-naive, B barely."""
+    defaults = {
+        "elasticity": np.array([-2.0, -0.7]), "elasticity_lo": np.array([-2.5, -1.0]),
+        "elasticity_hi": np.array([-1.5, -0.4]), "dispersion": np.array([0.1, 0.1]),
+        "model_abs_error": np.array([5.0, 9.0]), "naive_abs_error": np.array([10.0, 10.0]),
+        "actual_units": np.array([50.0, 50.0]), "n_points": np.array([21.0, 21.0]),
+        "naive_scale": np.array([1.0, 1.0]),
+    }  # fmt: skip
+    return forecast.ModelOutputs(
+        product_ids=("A", "B"), base_daily=np.full((2, K), 2.0), **(defaults | fields)
+    )
+
+
 def test_product_table_gates_pools_and_cold_starts() -> None:
     panel = make_panel()
     cfg = ModelConfig(horizon=K, min_history_days=30)
-    outputs = forecast.ModelOutputs(
-        product_ids=("A", "B"), base_daily=np.full((2, K), 2.0),
-        elasticity=np.array([-2.0, -0.7]), elasticity_lo=np.array([-2.5, -1.0]),
-        elasticity_hi=np.array([-1.5, -0.4]), dispersion=np.array([0.1, 0.1]),
-        model_abs_error=np.array([5.0, 9.0]), naive_abs_error=np.array([10.0, 10.0]),
-        actual_units=np.array([50.0, 50.0]), n_points=np.array([21.0, 21.0]),
-        naive_scale=np.array([1.0, 1.0]),
-    )  # fmt: skip
+    outputs = _two_products()
     table = forecast.product_table(outputs, panel, {"A": "x", "B": "x", "C": "x"}, cfg)
     rows = {r["product_id"]: r for r in table.iter_rows(named=True)}
     assert rows["A"]["status"] == "trained" and rows["A"]["hold_reason"] is None
@@ -153,14 +160,7 @@ def test_a_product_that_loses_to_seasonal_naive_fails_the_gate() -> None:
     panel = make_panel()
     panel = dataclasses.replace(panel, price_varied=np.array([True, True, False]))
     cfg = ModelConfig(horizon=K, min_history_days=30)
-    outputs = forecast.ModelOutputs(
-        product_ids=("A", "B"), base_daily=np.full((2, K), 2.0),
-        elasticity=np.array([-2.0, -0.7]), elasticity_lo=np.array([-2.5, -1.0]),
-        elasticity_hi=np.array([-1.5, -0.4]), dispersion=np.array([0.1, 0.1]),
-        model_abs_error=np.array([5.0, 12.0]), naive_abs_error=np.array([10.0, 10.0]),
-        actual_units=np.array([50.0, 50.0]), n_points=np.array([21.0, 21.0]),
-        naive_scale=np.array([1.0, 1.0]),
-    )  # fmt: skip
+    outputs = _two_products(model_abs_error=np.array([5.0, 12.0]))
     table = forecast.product_table(outputs, panel, {"A": "x", "B": "x", "C": "x"}, cfg)
     rows = {r["product_id"]: r for r in table.iter_rows(named=True)}
     assert rows["A"]["status"] == STATUS_TRAINED
@@ -179,14 +179,9 @@ def test_the_gates_margin_is_a_setting() -> None:
     """B loses to seasonal-naive by 2 (12 against 10) with a gap standard error of 5: by the
     strict rule (gate_z 0, the default) it fails; within 1.645 standard errors it does not."""
     panel = dataclasses.replace(make_panel(), price_varied=np.array([True, True, False]))
-    outputs = forecast.ModelOutputs(
-        product_ids=("A", "B"), base_daily=np.full((2, K), 2.0),
-        elasticity=np.array([-2.0, -0.7]), elasticity_lo=np.array([-2.5, -1.0]),
-        elasticity_hi=np.array([-1.5, -0.4]), dispersion=np.array([0.1, 0.1]),
-        model_abs_error=np.array([5.0, 12.0]), naive_abs_error=np.array([10.0, 10.0]),
-        actual_units=np.array([50.0, 50.0]), n_points=np.array([21.0, 21.0]),
-        naive_scale=np.array([1.0, 1.0]), error_gap_se=np.array([5.0, 5.0]),
-    )  # fmt: skip
+    outputs = _two_products(
+        model_abs_error=np.array([5.0, 12.0]), error_gap_se=np.array([5.0, 5.0])
+    )
     categories = {"A": "x", "B": "x", "C": "x"}
     statuses = {}
     for z in (0.0, 1.645):
@@ -220,13 +215,10 @@ def test_product_table_names_promotion_only_and_confounded_products() -> None:
     panel = make_panel()
     panel = dataclasses.replace(panel, price_varied=np.array([True, True, False]))
     cfg = ModelConfig(horizon=K, min_history_days=30)
-    outputs = forecast.ModelOutputs(
-        product_ids=("A", "B"), base_daily=np.full((2, K), 2.0),
+    outputs = _two_products(
         elasticity=np.array([-0.3, -0.6]), elasticity_lo=np.array([-0.8, -1.5]),
-        elasticity_hi=np.array([0.0, 0.0]), dispersion=np.array([0.1, 0.1]),
-        model_abs_error=np.array([5.0, 5.0]), naive_abs_error=np.array([10.0, 10.0]),
-        actual_units=np.array([50.0, 50.0]), n_points=np.array([21.0, 21.0]),
-        naive_scale=np.array([1.0, 1.0]), ref_price=np.array([1.1, 0.9]),
+        elasticity_hi=np.array([0.0, 0.0]), model_abs_error=np.array([5.0, 5.0]),
+        ref_price=np.array([1.1, 0.9]),
         promo_effect=np.array([np.log(1.25), np.nan]),
         identified_by=np.array([IDENTIFIED_PROMO_ONLY, IDENTIFIED_REGULAR], dtype=object),
         confounding_z=np.array([np.nan, 0.4]), raw_elasticity=np.array([-0.2, 0.31]),
@@ -255,13 +247,10 @@ def test_product_table_names_promotion_only_and_confounded_products() -> None:
 
 def test_a_price_that_moves_with_demand_across_weeks_is_confounded() -> None:
     panel = dataclasses.replace(make_panel(), price_varied=np.array([True, True, False]))
-    outputs = forecast.ModelOutputs(
-        product_ids=("A", "B"), base_daily=np.full((2, K), 2.0),
+    outputs = _two_products(
         elasticity=np.array([-0.9, -2.0]), elasticity_lo=np.array([-1.3, -2.4]),
-        elasticity_hi=np.array([-0.5, -1.6]), dispersion=np.array([0.1, 0.1]),
-        model_abs_error=np.array([5.0, 5.0]), naive_abs_error=np.array([10.0, 10.0]),
-        actual_units=np.array([50.0, 50.0]), n_points=np.array([21.0, 21.0]),
-        naive_scale=np.array([1.0, 1.0]), promo_effect=np.array([np.nan, 0.1]),
+        elasticity_hi=np.array([-0.5, -1.6]), model_abs_error=np.array([5.0, 5.0]),
+        promo_effect=np.array([np.nan, 0.1]),
         identified_by=np.array([IDENTIFIED_REGULAR, IDENTIFIED_BOTH], dtype=object),
         confounding_z=np.array([4.2, 2.9]), raw_elasticity=np.array([-0.9, -2.0]),
         raw_se=np.array([0.2, 0.2]),
