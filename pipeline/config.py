@@ -53,7 +53,8 @@ class ModelConfig:
         gate_z: the quality gate fails a product's model (status gate_failed) when its backtest
             absolute error exceeds seasonal-naive's by more than this many standard errors of
             the difference (`forecast.backtest_gap_se`: a few weeks of days decide it, and a
-            loss within their noise is no evidence that the model is worse); 0: by any amount.
+            loss within their noise is no evidence that the model is worse). 1.645, the
+            default, is a one-sided 5% test; 0: by any amount (the rule before the margin).
         drift_ratio: a saved model is stale (retrained by the nightly run) when a product's mean
             units over its last 28 uncensored days moved by more than this factor, up or down,
             since the model was trained.
@@ -95,7 +96,7 @@ class ModelConfig:
     patience: int = 8
     min_history_days: int = 90
     drift_ratio: float = 2.0
-    gate_z: float = 0.0
+    gate_z: float = 1.645
     promo_lift: bool = False
     elasticity: str = "regression"
     cell: str = "lstm"

@@ -177,13 +177,14 @@ def test_a_product_that_loses_to_seasonal_naive_fails_the_gate() -> None:
 
 def test_the_gates_margin_is_a_setting() -> None:
     """B loses to seasonal-naive by 2 (12 against 10) with a gap standard error of 5: by the
-    strict rule (gate_z 0, the default) it fails; within 1.645 standard errors it does not."""
+    strict rule (gate_z 0) it fails; within 1.645 standard errors (the default) it does not."""
     panel = dataclasses.replace(make_panel(), price_varied=np.array([True, True, False]))
     outputs = _two_products(
         model_abs_error=np.array([5.0, 12.0]), error_gap_se=np.array([5.0, 5.0])
     )
     categories = {"A": "x", "B": "x", "C": "x"}
     statuses = {}
+    assert ModelConfig().gate_z == 1.645
     for z in (0.0, 1.645):
         cfg = ModelConfig(horizon=K, min_history_days=30, gate_z=z)
         table = forecast.product_table(outputs, panel, categories, cfg)
