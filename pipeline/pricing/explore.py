@@ -20,7 +20,10 @@ after its last phase (stopped; also when a data issue holds the product). A budg
 products testing at once (`explore_max_products`) and the expected profit put at risk per night
 (`explore_max_risk`); running tests go first. A product whose test ended unidentified (or whose
 finding a later model lost) tests again, as its next attempt (`test_attempt`), once
-`explore_retry_days` have passed since the test's last night.
+`explore_retry_days` have passed since the test's last night. On its first night a test predicts
+how narrow it can make the interval (`reach.reach_width`, from the product's units a day, their
+dispersion, the step and what was known before); the width is stored (`test_reach_width`) and
+its reason says whether `explore_width` is within the test's reach.
 
 Inelastic estimates (`inelastic_walk`, with `hold_inelastic`): a trained product whose estimate
 is -1 or above stays within the prices it has sold at, since profit would rise without bound on
