@@ -86,6 +86,10 @@ def backtest_origins(n_days: int, cutoff: int, horizon: int, count: int = 3) -> 
     return [o for o in origins if o + horizon <= n_days and o >= 7]
 
 
+# One origin's [P, K] actual units, model and seasonal-naive forecasts, and uncensored days.
+_OriginDays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
 def backtest_errors(
     log_units: np.ndarray, panel: Panel, origins: list[int], horizon: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -99,10 +103,15 @@ def backtest_errors(
 
     Stockout and unobserved days are left out of both sides (their actual sales are censored).
     """
-    p = log_units.shape[0]
+    return _errors(_origins_days(log_units, panel, origins, horizon), log_units.shape[0])
+
+
+def _errors(
+    days: list[_OriginDays], p: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`backtest_errors` from the origins' days (`_origins_days`)."""
     model_err, naive_err, actual, points = (np.zeros(p) for _ in range(4))
-    for origin in origins:
-        truth, predicted, naive, good = _origin_days(log_units, panel, origin, horizon)
+    for truth, predicted, naive, good in days:
         model_err += (np.abs(truth - predicted) * good).sum(axis=1)
         naive_err += (np.abs(truth - naive) * good).sum(axis=1)
         actual += (truth * good).sum(axis=1)
@@ -110,15 +119,21 @@ def backtest_errors(
     return model_err, naive_err, actual, points
 
 
-def _origin_days(
-    log_units: np.ndarray, panel: Panel, origin: int, horizon: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One origin's [P, K] actual units, model and seasonal-naive forecasts, uncensored days."""
-    row = origin - 1 - (panel.n_days - log_units.shape[1])
-    predicted = exp_clipped(log_units[:, row, :])
-    truth = panel.units[:, origin : origin + horizon]
-    good = (panel.observed & ~panel.stockout)[:, origin : origin + horizon]
-    return truth, predicted, seasonal_naive(panel.units, origin, horizon), good
+def _origins_days(
+    log_units: np.ndarray, panel: Panel, origins: list[int], horizon: int
+) -> list[_OriginDays]:
+    """Each origin's actual units, model and seasonal-naive forecasts, and uncensored days."""
+    days = []
+    good = panel.observed & ~panel.stockout
+    for origin in origins:
+        row = origin - 1 - (panel.n_days - log_units.shape[1])
+        days.append((
+            panel.units[:, origin : origin + horizon],
+            exp_clipped(log_units[:, row, :]),
+            seasonal_naive(panel.units, origin, horizon),
+            good[:, origin : origin + horizon],
+        ))  # fmt: skip
+    return days
 
 
 def backtest_gap_se(
@@ -136,13 +151,17 @@ def backtest_gap_se(
     Autocovariances estimated per product from four weeks of days were too noisy to correct it
     (they came out negative and shrank the estimate instead).
     """
-    p = log_units.shape[0]
+    days = _origins_days(log_units, panel, origins, horizon)
+    return _gap_se(days, origins, horizon, log_units.shape[0])
+
+
+def _gap_se(days: list[_OriginDays], origins: list[int], horizon: int, p: int) -> np.ndarray:
+    """`backtest_gap_se` from the origins' days (`_origins_days`)."""
     if not origins:
         return np.full(p, np.nan)
     first = origins[0]
     daily = np.zeros((p, origins[-1] + horizon - first))
-    for origin in origins:
-        truth, predicted, naive, good = _origin_days(log_units, panel, origin, horizon)
+    for origin, (truth, predicted, naive, good) in zip(origins, days, strict=True):
         gap = (np.abs(truth - predicted) - np.abs(truth - naive)) * good
         daily[:, origin - first : origin - first + gap.shape[1]] += gap
     centred = daily - daily.mean(axis=1, keepdims=True)
@@ -510,8 +529,10 @@ def model_outputs(
     if origins:
         if backtest is None:
             backtest = model.predict_segment(net, panel, cfg, future_at_ref=False)
-        errors = backtest_errors(backtest, panel, origins, cfg.horizon)
-        gap_se = backtest_gap_se(backtest, panel, origins, cfg.horizon)
+        # The origins' days once, for the errors and for the gate's margin.
+        days = _origins_days(backtest, panel, origins, cfg.horizon)
+        errors = _errors(days, p)
+        gap_se = _gap_se(days, origins, cfg.horizon, p)
     return ModelOutputs(
         product_ids=panel.product_ids,
         base_daily=baseline_daily(net, panel, cfg),

@@ -106,14 +106,14 @@ def load_shard(folder: Path, panel: Panel, cfg: ModelConfig) -> ModelOutputs:
     )
     # Only the forecast is new tonight; the backtest and intervals were stored at training time.
     stored = {name: np.asarray(meta[name]) for name in _STORED}
-    regression = {name: _from_json(meta[name]) if name in meta else None for name in _OPTIONAL}
+    optional = {name: _from_json(meta[name]) if name in meta else None for name in _OPTIONAL}
     return ModelOutputs(
         product_ids=sub.product_ids,
         base_daily=baseline_daily(net, sub, cfg),
         elasticity=model.elasticities(net),
         ref_price=sub.ref_price.astype(np.float64),
         **stored,
-        **regression,
+        **optional,
     )
 
 
