@@ -293,3 +293,23 @@ def test_a_configuration_model_config_refuses_fails_its_trial_and_the_study_goes
         lambda _, t: states.append(st.trial_record(t, plan)["state"]),
     )
     assert states == ["fail", "fail"]
+
+
+def test_the_progress_bar_fills_with_trials_or_with_time_whichever_is_further():
+    from pipeline.tune.output import progress_line
+
+    record = {"note": None, "state": "complete", "score": 0.41, "seconds": 30.0, "trial_number": 2}
+
+    def filled(line: str) -> int:
+        return line[: line.index("]")].count("#")
+
+    # 3 of 20 trials: by trials alone the bar is 3/20 full, whatever the clock says.
+    assert filled(progress_line(3, 20, record, 0.4, seconds_left=60.0)) == 3
+    # The same 3 trials with 90% of a 600 s budget gone: the clock ends the study first.
+    line = progress_line(3, 20, record, 0.4, seconds_left=60.0, seconds_total=600.0)
+    assert filled(line) == 18
+    assert "3/20 trials" in line and "1:00 left" in line
+    # Trials ahead of the clock: the trials' share.
+    assert filled(progress_line(15, 20, record, 0.4, 540.0, seconds_total=600.0)) == 15
+    # Past the deadline: full, never beyond.
+    assert filled(progress_line(1, 20, record, None, -5.0, seconds_total=600.0)) == 20

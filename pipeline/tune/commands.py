@@ -212,10 +212,13 @@ def _run_plan(plan: StudyPlan, warehouse: Path, deadline: float) -> dict[str, An
         wh.write_tuning_trials(warehouse, [record])
         done += 1
         best = st.best_trial(study)
-        line = output.progress_line(done, plan.trials, record, best and best.value, budget.left())
+        line = output.progress_line(
+            done, plan.trials, record, best and best.value, budget.left(), span
+        )
         typer.echo(line, err=True)
 
     budget = Budget(deadline)
+    span = budget.left()  # this study's time, for the progress bar
     st.run_study(study, plan, budget, on_trial)
     return _summary(plan, study)
 

@@ -54,16 +54,31 @@ def toml_section(
 
 
 def progress_line(
-    done: int, total: int, record: dict[str, Any], best: float | None, seconds_left: float
+    done: int,
+    total: int,
+    record: dict[str, Any],
+    best: float | None,
+    seconds_left: float,
+    seconds_total: float | None = None,
 ) -> str:
-    """One line after each trial: a bar of trials done, the trial, the best so far, time left."""
+    """One line after each trial: a bar, the trials done, the trial, the best so far, time left.
+
+    The study ends at its trials or at its deadline, whichever comes first, so with
+    `seconds_total` (the study's whole time budget) the bar shows the larger of the two shares
+    used: a study stopped by its clock fills it, whatever its count of trials was.
+    """
     what = record["note"] or record["state"]
     if record["score"] is not None:
         what = f"WAPE {record['score']:.4f}"
     seconds = record["seconds"] or 0.0
     left = max(seconds_left, 0.0)
+    bar = progress_bar(done, total)
+    if seconds_total and seconds_total > 0:
+        used = min(max(1.0 - left / seconds_total, 0.0), 1.0)
+        steps = 1000
+        bar = progress_bar(max(round(steps * used), round(steps * done / max(total, 1))), steps)
     return (
-        f"{progress_bar(done, total)} {done}/{total} trials | "
+        f"{bar} {done}/{total} trials | "
         f"trial {record['trial_number']}: {what} "
         f"({seconds:.0f}s) | best {score_text(best)} | {int(left // 60)}:{int(left % 60):02d} left"
     )
