@@ -308,8 +308,9 @@ def price_night(
     inputs = night.inputs
     table = validate.hold(_product_table(night, models, settings), night.checked.holds)
     recs = explore.recommend(
-        inputs.products, table, settings.pricing, inputs.price_tests, inputs.as_of
-    )
+        inputs.products, table, settings.pricing, inputs.price_tests, inputs.as_of,
+        settings.model.horizon,
+    )  # fmt: skip
     base_daily = dict(zip(models.outputs.product_ids, models.outputs.base_daily, strict=True))
     prices = recs.select("product_id", pl.col("recommended_price").alias("price"))
     forecasts = daily_forecasts(table, base_daily, prices, inputs.as_of, settings.model.horizon)

@@ -135,6 +135,14 @@ def test_thompson_records_rule_and_probability() -> None:
     row = first.row(0, named=True)
     assert row["test_rule"] == "thompson" and 0.0 < row["test_probability"] <= 1.0
     assert row["allowed_min"] <= row["recommended_price"] <= row["allowed_max"]
+    # Whatever the draw, its way is the recorded direction and its target lies inside the rules
+    # (here a max_price at today's price: a draw upwards targets today's price).
+    capped = products.with_columns(max_price=pl.lit(49.99))
+    for seed in range(8):
+        draw = explore.recommend(capped, demand, replace(cfg, explore_seed=seed), None, AS_OF)
+        row = draw.row(0, named=True)
+        assert row["test_direction"] == (1 if row["test_arm"] == "up" else -1)
+        assert row["allowed_min"] - 1e-9 <= row["test_target_price"] <= row["allowed_max"] + 1e-9
 
 
 def _narrow(demand: pl.DataFrame, status: str = "gate_failed") -> pl.DataFrame:
@@ -281,6 +289,58 @@ def test_attempts_are_recorded_and_read_back(tmp_path) -> None:
         path, "select product_id, attempt, status, reach_width from price_tests order by attempt"
     )
     assert view.rows() == [("A1", 1, explore.STOPPED, 5.0), ("A1", 2, explore.TESTING, 6.0)]
+
+
+def test_the_view_counts_only_the_nights_a_test_set_the_price(tmp_path) -> None:
+    """The night a test ends sets no test price (the engine prices the product): the view's
+    nights and price moves leave it out, and its last row has no arm, target or probability."""
+    path = load(warehouse_file(tmp_path))
+    start = dt.date(2025, 3, 1)
+    _test_run(path, start, explore.TESTING, start, 1)
+    _test_run(path, start + dt.timedelta(1), explore.STOPPED, start, 1)  # price moved too
+    view = read_frame(path, "select nights, price_moves, status, last_night from price_tests")
+    assert view.rows() == [(1, 1, explore.STOPPED, start + dt.timedelta(1))]
+    products, demand = _frames(1)
+    ended = explore.recommend(products, demand, PricingConfig(), _state(AS_OF - dt.timedelta(28)),
+                              AS_OF).row(0, named=True)  # fmt: skip
+    assert ended["test_status"] == explore.STOPPED and ended["test_phase"] == 4
+    assert ended["test_arm"] is None and ended["test_target_price"] is None
+    assert ended["test_probability"] is None and ended["binding_rule"] != "price_test"
+
+
+def test_a_test_too_costly_for_the_risk_left_does_not_stop_a_cheaper_one() -> None:
+    products, demand = _frames(3)
+    # At the estimate's optimum every step gives up profit, in proportion to the units.
+    e = -49.99 / 29.99
+    demand = demand.with_columns(elasticity=pl.lit(e), base_units=pl.Series([100.0, 101.0, 300.0]))
+    plan = explore.plan_tests(products, demand, PricingConfig(), explore.no_tests(), AS_OF)
+    risk = dict(zip(plan["product_id"], plan["risk"], strict=True))
+    assert 0 < risk["P0"] < risk["P1"] < risk["P2"]
+    # Room for P1's test, not for P2's (ranked first: the most value) nor for both P1's and P0's.
+    total = sum((49.99 - 20.0) * b for b in demand["base_units"])
+    cfg = PricingConfig(explore_max_risk=1.5 * risk["P1"] / total)
+    started = explore.plan_tests(products, demand, cfg, explore.no_tests(), AS_OF)
+    assert started.filter(pl.col("test_status") == explore.TESTING)["product_id"].to_list() == [
+        "P1"
+    ]
+
+
+def test_a_product_held_for_stockouts_does_not_test_and_a_running_test_stops() -> None:
+    """A test there could never move the price: the engine holds the product whatever its
+    status, and the hold's reason, not a test's, is what the row says."""
+    products, demand = _frames(2)
+    demand = demand.with_columns(stockout_share=pl.Series([0.9, 0.0]))
+    fresh = explore.recommend(products, demand, PricingConfig(), None, AS_OF).sort("product_id")
+    assert fresh["test_status"].to_list() == [None, explore.TESTING]
+    running = explore.recommend(products, demand, PricingConfig(), _state(AS_OF - dt.timedelta(7)),
+                                AS_OF).sort("product_id")  # fmt: skip
+    row = running.row(0, named=True)
+    assert row["test_status"] == explore.STOPPED and row["action"] == "hold"
+    assert row["binding_rule"] != "price_test" and not row["reason"].startswith("price test")
+    # A trained product's own hold says why: its stockouts.
+    trained = demand.with_columns(status=pl.lit("trained"), hold_reason=pl.lit(None, pl.String))
+    held = explore.recommend(products, trained, PricingConfig(), None, AS_OF).sort("product_id")
+    assert held["reason"][0].startswith("hold 49.99: heavy stockouts: 90% of recent days")
 
 
 # --- inelastic estimates: a price test proves them, then the price walks -------------------------

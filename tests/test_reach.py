@@ -63,14 +63,25 @@ def test_width_falls_with_units_step_and_own_evidence() -> None:
 
 def test_a_test_says_whether_it_can_identify_and_keeps_its_first_prediction() -> None:
     products, demand = _frames(2)
+    # base_units are the forecast's units over its horizon: 2 and 5,000 a day over 14 days.
     demand = demand.with_columns(
-        base_units=pl.Series([2.0, 5000.0]), dispersion=pl.Series([0.3, 0.002])
+        base_units=pl.Series([2.0 * 14, 5000.0 * 14]), dispersion=pl.Series([0.3, 0.002])
     )
     cfg = PricingConfig(explore_step=0.3, max_change_down=0.3, max_change_up=0.3)
-    recs = explore.recommend(products, demand.drop("price_seen_lo", "price_seen_hi"), cfg, None,
-                             AS_OF).sort("product_id")  # fmt: skip
+    unseen = demand.drop("price_seen_lo", "price_seen_hi")
+    recs = explore.recommend(products, unseen, cfg, None, AS_OF, 14).sort("product_id")
     slow, fast = recs.rows(named=True)
     assert slow["test_reach_width"] > cfg.explore_width > fast["test_reach_width"] > 0
+    # The reach reads units a day: the slow product's width is the one 2 a day gives.
+    step = slow["test_target_price"] / slow["test_base_price"] - 1
+    before = explore._estimates(unseen, products).sort("product_id").row(0, named=True)
+    sd = before["own_sd"] if before["own_sd"] is not None else before["prior_sd"]
+    (expected,) = _width([2.0], [0.3], [step], [before["n_days"]], [sd], cfg)
+    assert abs(slow["test_reach_width"] - expected) < 1e-9
+    # Without the horizon there is no prediction, and the reason says nothing of one.
+    blind = explore.recommend(products, unseen, cfg, None, AS_OF).sort("product_id")
+    assert blind["test_reach_width"].null_count() == 2
+    assert "by the test's end" not in blind["reason"][0]
     assert (
         "by the test's end, to be identified under 1.0 (out of this test's reach); step"
         in (slow["reason"])
@@ -78,9 +89,19 @@ def test_a_test_says_whether_it_can_identify_and_keeps_its_first_prediction() ->
     assert "by the test's end, to be identified under 1.0; step" in fast["reason"]
     # A running test keeps the width predicted on its first night.
     state = _state(AS_OF - dt.timedelta(7)).with_columns(test_reach_width=pl.lit(3.24))
-    later = explore.recommend(products, demand, PricingConfig(), state, AS_OF).sort("product_id")
+    later = explore.recommend(products, demand, PricingConfig(), state, AS_OF, 14)
+    later = later.sort("product_id")
     assert later.row(0, named=True)["test_phase"] == 2
     assert later.row(0, named=True)["test_reach_width"] == 3.24
     assert "; its interval about 3.2 wide by the test's end" in later["reason"][0]
-    thompson = explore.recommend(products, demand, PricingConfig(explore="thompson"), None, AS_OF)
+    thompson = explore.recommend(
+        products, demand, PricingConfig(explore="thompson"), None, AS_OF, 14
+    )
     assert thompson["test_reach_width"].null_count() == thompson.height
+
+
+def test_a_cut_and_a_raise_of_the_same_log_size_reach_as_far() -> None:
+    """The step's size is |log(1 + step)|: a 20% cut moves log price by 0.223, as a 25% raise."""
+    cfg = PricingConfig()
+    cut, rise = _width([10.0] * 2, [0.1] * 2, [-0.2, 0.25], [300] * 2, [None] * 2, cfg)
+    assert abs(cut / rise - 1) < 1e-9

@@ -137,6 +137,7 @@ def recommend(
     cfg: PricingConfig,
     tests: pl.DataFrame | None = None,
     as_of: dt.date | None = None,
+    horizon_days: int | None = None,
 ) -> pl.DataFrame:
     """`pricing.recommend` with price tests, and the test columns (`TEST_COLUMNS`) added.
 
@@ -147,6 +148,9 @@ def recommend(
         cfg: pricing rules with the `explore*` settings.
         tests: the latest test row per product (`STATE_COLUMNS`); None: no history.
         as_of: the night's first priced day (needed unless `cfg.explore` is "off").
+        horizon_days: the days `demand`'s base_units cover (the forecast horizon), which a
+            test's predicted reach needs (units a day); None: no prediction (null
+            `test_reach_width`, and the reason says nothing of it).
 
     Returns:
         `pricing.recommend`'s rows with the test columns (null where no test).
@@ -154,7 +158,8 @@ def recommend(
     if cfg.explore == "off" or as_of is None:
         return _with_columns(engine_recommend(products, demand, cfg), None)
     state = tests if tests is not None else no_tests()
-    plan = plan_tests(products, demand, cfg, state, as_of, _room(products, demand, cfg))
+    room = _room(products, demand, cfg)
+    plan = plan_tests(products, demand, cfg, state, as_of, room, horizon_days)
     steered = _steered(demand, plan)
     recs = engine_recommend(products, steered, cfg)
     return _annotate(recs, demand, products, plan, cfg)
@@ -194,6 +199,8 @@ def _estimates(demand: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
         .alias("dispersion"),
         (pl.col("hold_reason") if "hold_reason" in demand.columns else pl.lit(None, pl.String))
         .alias("hold_reason"),
+        (pl.col("stockout_share") if "stockout_share" in demand.columns
+         else pl.lit(None, pl.Float64)).alias("stockout_share"),
     )  # fmt: skip
     top = pl.col("max_price") if "max_price" in products.columns else pl.lit(None, pl.Float64)
     catalogue = products.select(
@@ -241,8 +248,20 @@ def _candidate(cfg: PricingConfig) -> pl.Expr:
     and whose data allow a test."""
     status = pl.col("status")
     cold = (status == STATUS_COLD_START) & (pl.col("n_days") >= cfg.explore_cold_days)
+    return (status.is_in(list(TESTED_STATUSES)) | cold | _unproven(cfg)) & ~_held_anyway(cfg)
+
+
+def _held_anyway(cfg: PricingConfig) -> pl.Expr:
+    """Holds no test lifts (`holds.hold_expr`): a data issue, heavy stockouts (above
+    `max_stockout_share`), or a forecast the engine cannot price (base_units or ref_price
+    missing or out of range). A test there would never move the price, and a running one stops
+    (its reason gives way to the hold's)."""
     data_issue = pl.col("hold_reason").fill_null("").str.starts_with("data issue")
-    return (status.is_in(list(TESTED_STATUSES)) | cold | _unproven(cfg)) & ~data_issue
+    stockouts = (pl.col("stockout_share") > cfg.max_stockout_share).fill_null(False)
+    base, ref = pl.col("base_units"), pl.col("ref_price")
+    invalid = base.is_null() | ~base.is_finite() | (base < 0)
+    invalid = invalid | ref.is_null() | ~ref.is_finite() | (ref <= 0)
+    return data_issue | stockouts | invalid.fill_null(True)
 
 
 def _unproven(cfg: PricingConfig) -> pl.Expr:
@@ -281,6 +300,7 @@ def plan_tests(
     tests: pl.DataFrame,
     as_of: dt.date,
     room: pl.DataFrame | None = None,
+    horizon_days: int | None = None,
 ) -> pl.DataFrame:
     """Tonight's tests: which products test, in which phase, at which target price, and why.
 
@@ -296,6 +316,7 @@ def plan_tests(
             attempt and the night).
         as_of: the night's first priced day.
         room: the ladder steps inside the rules (`explore_room.step_room`); None: computed.
+        horizon_days: the days base_units cover, for the predicted reach (None: none).
 
     Returns:
         One row per product tested or finishing tonight: product_id, the `TEST_COLUMNS`, and
@@ -310,9 +331,8 @@ def plan_tests(
         .join(room, on="product_id", how="left")
     )
     step = pl.when(pl.col("is_kvi")).then(cfg.explore_kvi_step).otherwise(cfg.explore_step)
-    data_issue = pl.col("hold_reason").fill_null("").str.starts_with("data issue")
     frame = frame.with_columns(
-        step.alias("step"), _identified(cfg).alias("identified"), data_issue.alias("_issue")
+        step.alias("step"), _identified(cfg).alias("identified"), _held_anyway(cfg).alias("_issue")
     )
     length = cfg.explore_phases * cfg.explore_min_days
     running = frame.filter(pl.col("test_status") == TESTING).with_columns(
@@ -346,8 +366,16 @@ def plan_tests(
     )
     fresh = fresh.filter(pl.col("test_direction") != 0)
     both = pl.concat([running, fresh], how="diagonal_relaxed")
-    reach = pl.coalesce("test_reach_width", _reach(cfg)).alias("test_reach_width")
+    reach = pl.coalesce("test_reach_width", _reach(cfg, horizon_days)).alias("test_reach_width")
     both = _targets(both, cfg, as_of).with_columns(_risk().alias("risk"), reach)
+    # A test that ends tonight sets no price: no arm, target or probability on its last row,
+    # and its phase is its last one (the night after it is not a phase of it).
+    ends = pl.col("test_status") != TESTING
+    both = both.with_columns(
+        *[pl.when(~ends).then(c).alias(c)
+          for c in ("test_arm", "test_target_price", "test_probability")],
+        pl.col("test_phase").clip(None, cfg.explore_phases),
+    )  # fmt: skip
     assert length <= 28  # config guarantees a test never runs past 4 weeks
     plan = _within_budget(both.with_columns(pl.lit(as_of).alias("_as_of")), frame, cfg)
     # A walking product whose status would hold it is released as well (`_released`).
@@ -408,13 +436,21 @@ def _direction() -> pl.Expr:
 def _targets(frame: pl.DataFrame, cfg: PricingConfig, as_of: dt.date) -> pl.DataFrame:
     """The target price, the arm, the rule and the probability of each test's choice."""
     if cfg.explore == "thompson":
-        return thompson(frame, cfg)
+        # The draw's way is the test's; its target, like a step's, lies inside the rules.
+        inside = pl.min_horizontal(pl.max_horizontal("test_target_price", "room_min"), "room_max")
+        return thompson(frame, cfg).with_columns(
+            pl.when(pl.col("test_arm") == "up").then(1).otherwise(-1).cast(pl.Int64)
+            .alias("test_direction"),
+            inside.alias("test_target_price"),
+        )  # fmt: skip
     base, step, up = pl.col("test_base_price"), pl.col("step"), pl.col("test_direction") == 1
     on_step = pl.col("test_phase") % 2 == 1
     raw = base * (1 + pl.col("test_direction") * step)
-    # At least one ladder step from today's price, inside the rules (null room: the raw step).
-    stepped = pl.when(up).then(pl.max_horizontal(raw, pl.col("room_up")))
-    stepped = stepped.otherwise(pl.min_horizontal(raw, pl.col("room_down")))
+    # At least one ladder step from today's price, inside the rules (null room: the raw step),
+    # and no further than the rules allow, so the reach and the risk price the step it takes.
+    room_up, room_down = pl.col("room_up"), pl.col("room_down")
+    stepped = pl.when(up).then(pl.min_horizontal(pl.max_horizontal(raw, room_up), "room_max"))
+    stepped = stepped.otherwise(pl.max_horizontal(pl.min_horizontal(raw, room_down), "room_min"))
     # A step phase under way stays where its first night stepped to: the room is measured from
     # today's price, so aiming from the step would walk one more ladder step every night.
     cur = pl.col("current_price")
@@ -429,18 +465,18 @@ def _targets(frame: pl.DataFrame, cfg: PricingConfig, as_of: dt.date) -> pl.Data
     )  # fmt: skip
 
 
-def _reach(cfg: PricingConfig) -> pl.Expr:
+def _reach(cfg: PricingConfig, horizon_days: int | None) -> pl.Expr:
     """The interval's predicted width at the test's end (`reach.reach_width`), from its first
-    night, whose target is its step, and the product's own interval or else its category's
-    spread (`_estimates`); null for Thompson draws (no fixed step)."""
-    if cfg.explore != "test":
+    night, whose target is its step, the product's units a day (base_units over the horizon's
+    days), and its own interval or else its category's spread (`_estimates`); null for Thompson
+    draws (no fixed step) and without the horizon."""
+    if cfg.explore != "test" or horizon_days is None:
         return pl.lit(None, pl.Float64)
     step = pl.col("test_target_price") / pl.col("test_base_price") - 1.0
     first = pl.col("test_phase") == 1
     before = pl.coalesce("own_sd", "prior_sd")
-    width = reach_width(
-        pl.col("base_units"), pl.col("dispersion"), step, pl.col("n_days"), before, cfg
-    )
+    a_day = pl.col("base_units") / horizon_days
+    width = reach_width(a_day, pl.col("dispersion"), step, pl.col("n_days"), before, cfg)
     return pl.when(first).then(width)
 
 
@@ -469,10 +505,16 @@ def _within_budget(plan: pl.DataFrame, frame: pl.DataFrame, cfg: PricingConfig) 
     testing = ordered["test_status"] == TESTING
     running = ordered["_running"]
     risk = ordered["risk"].fill_null(0.0).fill_nan(0.0)
-    count = testing.cast(pl.Int64).cum_sum()
-    spent = (risk * testing.cast(pl.Float64)).cum_sum()
-    keep = ~testing | running | ((count <= cfg.explore_max_products) & (spent <= budget))
-    return ordered.filter(keep).drop("_running", "_value", "_as_of")
+    # Running tests count and spend first; then each new test starts if it still fits, so one
+    # test too costly for what is left does not stop a cheaper one after it.
+    count = int((testing & running).sum())
+    spent = float((risk * (testing & running).cast(pl.Float64)).sum())
+    keep = (~testing | running).to_list()
+    new = (testing & ~running).to_list()
+    for k, (is_new, cost) in enumerate(zip(new, risk.to_list(), strict=True)):
+        if is_new and count < cfg.explore_max_products and spent + cost <= budget:
+            keep[k], count, spent = True, count + 1, spent + cost
+    return ordered.filter(pl.Series(keep, dtype=pl.Boolean)).drop("_running", "_value", "_as_of")
 
 
 def _steered(demand: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:

@@ -66,7 +66,7 @@ def reach_width(
     step_days, base_days = phase_days(cfg)
     noise = 1.0 / units.clip(_MIN_UNITS, None) + dispersion.fill_null(0.0).clip(0.0, None)
     base = history_days.cast(pl.Float64).fill_null(0.0).clip(0.0, None) + base_days
-    shift = (1.0 + step.abs()).log()
+    shift = (1.0 + step).log().abs()  # a cut of 20% moves log price by 0.223, not 0.182
     test_var = noise * (1.0 / step_days + 1.0 / base) / shift**2
     sd = pl.when(before_sd > 0).then((1.0 / (1.0 / test_var + 1.0 / before_sd**2)).sqrt())
     sd = sd.otherwise(test_var.sqrt())

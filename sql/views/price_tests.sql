@@ -28,9 +28,14 @@ final as (
         any_value(test_phases) as phases,
         any_value(test_rule) as rule,
         any_value(test_base_price) as base_price,
-        count(*) as nights,
-        count(*) filter (where recommended_price <> current_price) as price_moves,
-        sum(greatest(current_expected_profit - expected_profit, 0)) as expected_profit_at_risk,
+        -- the nights the test set the price (a test's last row, the night it ended, sets none)
+        count(*) filter (where test_status = 'testing') as nights,
+        count(*) filter (
+            where test_status = 'testing' and recommended_price <> current_price
+        ) as price_moves,
+        coalesce(sum(greatest(current_expected_profit - expected_profit, 0)) filter (
+            where test_status = 'testing'
+        ), 0) as expected_profit_at_risk,
         arg_max(elasticity, effective_date) as elasticity,
         arg_max(elasticity_lo, effective_date) as elasticity_lo,
         arg_max(elasticity_hi, effective_date) as elasticity_hi,
