@@ -174,8 +174,9 @@ def plan_training(
     reuse: dict[str, list[str]] = {}
     for artefact, group in current.group_by("artefact"):
         folder = str(artefact[0])
-        if _current(Path(folder), panel, cfg):
-            reuse[folder] = group["product_id"].to_list()
+        pids = group["product_id"].to_list()
+        if _whole(Path(folder), pids) and _current(Path(folder), panel, cfg):
+            reuse[folder] = pids
     # A shard is reusable only whole: its products' histories are re-read together.
     reused = {pid for pids in reuse.values() for pid in pids}
     return [pid for pid in candidates if pid not in reused], reuse
@@ -202,6 +203,18 @@ def reused_pool(reuse: dict[str, list[str]], categories: dict[str, str]) -> Elas
     if not estimate:
         return None
     return ElasticityPool(np.array(estimate), np.array(se), np.array(groups, dtype=object))
+
+
+def _whole(folder: Path, pids: list[str]) -> bool:
+    """Is every product of the shard still one to forecast tonight, with this shard as its
+    latest model? A product retrained alone since (`pricing retrain --products`) has a newer
+    model, and a product no longer sold has no history to forecast from: the shard's other
+    products then train again, rather than bring the old model back or stop the night."""
+    try:
+        covered = model.read_meta(folder)["product_ids"]
+    except (model.ModelArtefactError, KeyError):
+        return False
+    return sorted(covered) == sorted(pids)
 
 
 def _current(folder: Path, panel: Panel | None, cfg: ModelConfig | None) -> bool:

@@ -96,6 +96,25 @@ def test_current_models_are_reused_and_stale_ones_retrained(trained) -> None:
     assert to_train == ids[1:]
 
 
+def test_a_shard_is_reused_only_whole(trained, tmp_path) -> None:
+    """A product retrained alone since has a newer model, and a product no longer sold is no
+    candidate: either way the shard's other products train again, rather than bring the old
+    model back beside the new one (the product twice) or fail to load it tonight."""
+    panel, _, _, versions, as_of = trained
+    ids, ok = list(panel.product_ids), np.ones(len(panel.product_ids), bool)
+    alone = tmp_path / "v2" / "shard-000"
+    registry.train_shard(panel.select(np.array([0])), CFG, alone)
+    retrained = versions.with_columns(
+        artefact=pl.when(pl.col("product_id") == ids[0]).then(pl.lit(str(alone)))
+        .otherwise("artefact")
+    )  # fmt: skip
+    to_train, reuse = registry.plan_training(ids, ok, retrained, as_of, 7, False, panel, CFG)
+    assert sorted(to_train) == sorted(ids[1:]) and reuse == {str(alone): [ids[0]]}
+    gone = ids[:-1]  # the last product is no longer sold
+    to_train, reuse = registry.plan_training(gone, ok[:-1], versions, as_of, 7, False, panel, CFG)
+    assert to_train == gone and reuse == {}
+
+
 def test_an_artefact_of_another_format_or_shape_is_retrained_not_loaded(trained) -> None:
     panel, folder, _, versions, as_of = trained
     ids, ok = list(panel.product_ids), np.ones(len(panel.product_ids), bool)
