@@ -47,7 +47,8 @@ class ModelConfig:
             improving (the elasticities keep learning until then).
         learning_rate: Adam step size.
         segments_per_batch: segments per gradient step (all products are in every step).
-        validation_days: most recent days held out for early stopping and the backtest.
+        validation_days: most recent days held out for early stopping and the backtest (below
+            segment_days).
         patience: epochs without validation improvement before a product stops updating.
         min_history_days: products with fewer observed days are cold-started, not trained.
         gate_z: the quality gate fails a product's model (status gate_failed) when its backtest
@@ -127,7 +128,12 @@ class ModelConfig:
         _check(self.decoder in ("head", "seq2seq"), "model.decoder", "must be 'head' or 'seq2seq'")
         _check(0 < self.learning_rate < 1, "model.learning_rate", "must be in (0, 1)")
         _check(self.segments_per_batch >= 1, "model.segments_per_batch", "must be at least 1")
-        _check(self.validation_days >= 0, "model.validation_days", "must be >= 0")
+        _check(
+            0 <= self.validation_days < self.segment_days,
+            "model.validation_days",
+            "must be >= 0 and below model.segment_days (the backtest scores the forecasts of the "
+            "last segment, which must reach back before its first origin)",
+        )
         _check(self.patience >= 1, "model.patience", "must be at least 1")
         _check(self.min_history_days >= 1, "model.min_history_days", "must be at least 1")
         _check(self.drift_ratio > 1, "model.drift_ratio", "must be above 1")

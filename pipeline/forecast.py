@@ -26,7 +26,13 @@ from pipeline.contract import (
     STATUS_TRAINED,
 )
 from pipeline.features import Panel, panel_price_seen_range, seasonal_naive
-from pipeline.stats import CONFOUNDED_Z, IDENTIFIED_PROMO_ONLY, ElasticityFit, confounded
+from pipeline.stats import (
+    CONFOUNDED_Z,
+    IDENTIFIED_NONE,
+    IDENTIFIED_PROMO_ONLY,
+    ElasticityFit,
+    confounded,
+)
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,8 @@ def _origins_days(
     good = panel.observed & ~panel.stockout
     for origin in origins:
         row = origin - 1 - (panel.n_days - log_units.shape[1])
+        if row < 0:  # a negative row would wrap to the segment's end, days after the origin
+            raise ValueError(f"backtest origin {origin} lies before the forecast segment")
         days.append((
             panel.units[:, origin : origin + horizon],
             exp_clipped(log_units[:, row, :]),
@@ -324,14 +332,19 @@ def _status(
 ) -> tuple[str, str | None]:
     """A modelled product's status and the reason it is not plainly 'trained'.
 
-    In this order: a price that never moved, or moved only on promotions, leaves the elasticity
-    unidentified; a price that moves with demand is confounded (`stats.confounded`); a model
-    that lost to seasonal-naive by more than the backtest's noise (`lost_to_naive`) failed its
-    gate.
+    In this order: a price that never moved, or moved only on promotions or on days the product
+    sold out, leaves the elasticity unidentified; a price that moves with demand is confounded
+    (`stats.confounded`); a model that lost to seasonal-naive by more than the backtest's noise
+    (`lost_to_naive`) failed its gate.
     """
     if not price_varied:
         return STATUS_NOT_IDENTIFIED, "price never varied: elasticity not identifiable"
     regression = out.identified_by is not None
+    if regression and out.identified_by[j] == IDENTIFIED_NONE:
+        return STATUS_NOT_IDENTIFIED, (
+            "price moved only on days the product sold out: sales capped by stock say nothing of "
+            "demand, so the elasticity is not identified; a price test would identify it"
+        )
     if regression and out.identified_by[j] == IDENTIFIED_PROMO_ONLY:
         return STATUS_NOT_IDENTIFIED, (
             "price moved only on promotions: a promotion's own lift cannot be told from its price "
@@ -344,9 +357,12 @@ def _status(
     gap_se = None if out.error_gap_se is None else out.error_gap_se[one]
     if lost_to_naive(out.model_abs_error[one], out.naive_abs_error[one], gap_se, gate_z)[0]:
         m_wape, n_wape = wapes
-        return STATUS_GATE_FAILED, (
-            f"forecast lost to seasonal-naive in the backtest (WAPE {m_wape:.2f} vs {n_wape:.2f})"
-        )
+        if np.isfinite(m_wape) and np.isfinite(n_wape):
+            score = f"WAPE {m_wape:.2f} vs {n_wape:.2f}"
+        else:  # no units sold on the scored days: a WAPE has nothing to divide by
+            m_err, n_err = float(out.model_abs_error[j]), float(out.naive_abs_error[j])
+            score = f"no sales on its scored days; absolute error {m_err:.1f} vs {n_err:.1f} units"
+        return STATUS_GATE_FAILED, f"forecast lost to seasonal-naive in the backtest ({score})"
     return STATUS_TRAINED, None
 
 
@@ -381,7 +397,8 @@ def _regression_columns(out: ModelOutputs, j: int) -> tuple[float | None, str | 
     if out.identified_by is None:
         return None, None, None
     lift = _none_if_nan(float(np.expm1(out.promo_effect[j])))
-    return lift, str(out.identified_by[j]), _none_if_nan(float(out.confounding_z[j]))
+    by = out.identified_by[j]  # None for a product of an artefact saved before it was stored
+    return lift, None if by is None else str(by), _none_if_nan(float(out.confounding_z[j]))
 
 
 def _mases(out: ModelOutputs, j: int) -> tuple[float, float]:

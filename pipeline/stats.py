@@ -123,12 +123,13 @@ def confounded(
 def evidence_statuses(fit: ElasticityFit, price_varied: np.ndarray) -> np.ndarray:
     """[P] What the price history lets each product's elasticity be: a status per product.
 
-    `not_identified` where the price never moved or moved only on promotions (a promotion's own
-    lift cannot be told from its cut), `confounded` where it moves with demand (`confounded`),
-    `trained` otherwise (the quality gate, which needs the network, may still fail it).
+    `not_identified` where the price never moved, moved only on promotions (a promotion's own
+    lift cannot be told from its cut) or only on days it sold out (censored days say nothing of
+    demand), `confounded` where it moves with demand (`confounded`), `trained` otherwise (the
+    quality gate, which needs the network, may still fail it).
     """
-    unidentified = ~np.asarray(price_varied, dtype=bool) | (
-        np.asarray(fit.identified_by) == IDENTIFIED_PROMO_ONLY
+    unidentified = ~np.asarray(price_varied, dtype=bool) | np.isin(
+        np.asarray(fit.identified_by), [IDENTIFIED_PROMO_ONLY, IDENTIFIED_NONE]
     )
     return np.select(
         [unidentified, fit.confounded],

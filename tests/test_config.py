@@ -38,6 +38,10 @@ def test_a_file_overrides_its_keys_only(tmp_path: Path) -> None:
         ("[model]\nhorizon = 0\n", "'model.horizon': must be between 1 and 90"),
         ("[model]\nhorizon = 'x'\n", "'model.horizon': expected int"),
         ("[pricing]\nmax_change_up = 1.5\n", "'pricing.max_change_up'"),
+        (
+            "[model]\nsegment_days = 16\nwarmup_days = 4\n",
+            "'model.validation_days': must be >= 0 and below model.segment_days",
+        ),
         ("[pricng]\n", "'pricng': unknown section"),
         ("[model\n", "is not valid TOML"),
     ],

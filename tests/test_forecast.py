@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipeline import forecast, model
+from pipeline import forecast, model, stats
 from pipeline.config import ModelConfig
 from pipeline.contract import (
     STATUS_CONFOUNDED,
@@ -18,7 +18,12 @@ from pipeline.contract import (
     STATUS_TRAINED,
 )
 from pipeline.features import Panel, build_panel
-from pipeline.stats import IDENTIFIED_BOTH, IDENTIFIED_PROMO_ONLY, IDENTIFIED_REGULAR
+from pipeline.stats import (
+    IDENTIFIED_BOTH,
+    IDENTIFIED_NONE,
+    IDENTIFIED_PROMO_ONLY,
+    IDENTIFIED_REGULAR,
+)
 from tests.worlds import sales_frame
 
 K = 7
@@ -175,6 +180,28 @@ def test_a_product_that_loses_to_seasonal_naive_fails_the_gate() -> None:
     assert rows["B"]["pooled_elasticity"] == pytest.approx(-2.0)
 
 
+def test_a_gate_failure_without_sales_to_score_and_an_older_shard_s_fields() -> None:
+    """B sold nothing on its scored days: no WAPE, so the reason gives the absolute errors. A
+    (as from an artefact saved before the regression's fields were stored) has no
+    identified_by: the column is null, not the text 'None'."""
+    panel = dataclasses.replace(make_panel(), price_varied=np.array([True, True, False]))
+    outputs = _two_products(
+        model_abs_error=np.array([5.0, 12.0]), actual_units=np.array([50.0, 0.0]),
+        identified_by=np.array([None, IDENTIFIED_REGULAR], dtype=object),
+        confounding_z=np.array([np.nan, 0.1]), raw_elasticity=np.array([np.nan, -2.0]),
+        raw_se=np.array([np.nan, 0.3]), promo_effect=np.array([np.nan, np.nan]),
+    )  # fmt: skip
+    cfg = ModelConfig(horizon=K, min_history_days=30)
+    table = forecast.product_table(outputs, panel, {"A": "x", "B": "x", "C": "x"}, cfg)
+    rows = {r["product_id"]: r for r in table.iter_rows(named=True)}
+    assert rows["B"]["status"] == STATUS_GATE_FAILED
+    assert rows["B"]["hold_reason"] == (
+        "forecast lost to seasonal-naive in the backtest (no sales on its scored days; absolute "
+        "error 12.0 vs 10.0 units)"
+    )
+    assert rows["A"]["status"] == STATUS_TRAINED and rows["A"]["identified_by"] is None
+
+
 def test_the_gates_margin_is_a_setting() -> None:
     """B loses to seasonal-naive by 2 (12 against 10) with a gap standard error of 5: by the
     strict rule (gate_z 0) it fails; within 1.645 standard errors (the default) it does not."""
@@ -244,6 +271,29 @@ def test_product_table_names_promotion_only_and_confounded_products() -> None:
     assert rows["B"]["promo_effect"] is None and rows["B"]["confounding_z"] == pytest.approx(0.4)
     # The reference price is the model's own (its baseline is at that price).
     assert [rows[p]["ref_price"] for p in "ABC"] == pytest.approx([1.1, 0.9, 1.0])
+
+
+def test_a_price_that_moved_only_on_sold_out_days_leaves_the_elasticity_unidentified() -> None:
+    """Its price varied (`price_varied`), but only on days capped by stock, which the
+    regression leaves out (`identified_by` none): what it reports is its category's prior, not
+    an estimate of its own, so it is held as not identified and a price test may learn it."""
+    panel = dataclasses.replace(make_panel(), price_varied=np.array([True, True, False]))
+    outputs = _two_products(
+        identified_by=np.array([IDENTIFIED_REGULAR, IDENTIFIED_NONE], dtype=object),
+        confounding_z=np.array([0.1, np.nan]), raw_elasticity=np.array([-2.0, 0.0]),
+        raw_se=np.array([0.3, 35.0]), promo_effect=np.array([np.nan, np.nan]),
+    )  # fmt: skip
+    cfg = ModelConfig(horizon=K, min_history_days=30)
+    table = forecast.product_table(outputs, panel, {"A": "x", "B": "x", "C": "x"}, cfg)
+    rows = {r["product_id"]: r for r in table.iter_rows(named=True)}
+    assert rows["A"]["status"] == STATUS_TRAINED
+    assert rows["B"]["status"] == STATUS_NOT_IDENTIFIED
+    assert rows["B"]["hold_reason"].startswith("price moved only on days the product sold out")
+    fit = dataclasses.make_dataclass("Fit", ["identified_by", "confounded"])(
+        np.array([IDENTIFIED_REGULAR, IDENTIFIED_NONE], dtype=object), np.array([False, False])
+    )
+    statuses = stats.evidence_statuses(fit, np.array([True, True]))
+    assert statuses.tolist() == [STATUS_TRAINED, STATUS_NOT_IDENTIFIED]
 
 
 def test_a_price_that_moves_with_demand_across_weeks_is_confounded() -> None:
