@@ -175,7 +175,7 @@ def plan_training(
     for artefact, group in current.group_by("artefact"):
         folder = str(artefact[0])
         pids = group["product_id"].to_list()
-        if _whole(Path(folder), pids) and _current(Path(folder), panel, cfg):
+        if _whole(Path(folder), pids, cfg) and _current(Path(folder), panel, cfg):
             reuse[folder] = pids
     # A shard is reusable only whole: its products' histories are re-read together.
     reused = {pid for pids in reuse.values() for pid in pids}
@@ -205,14 +205,23 @@ def reused_pool(reuse: dict[str, list[str]], categories: dict[str, str]) -> Elas
     return ElasticityPool(np.array(estimate), np.array(se), np.array(groups, dtype=object))
 
 
-def _whole(folder: Path, pids: list[str]) -> bool:
+def _whole(folder: Path, pids: list[str], cfg: ModelConfig | None) -> bool:
     """Is every product of the shard still one to forecast tonight, with this shard as its
-    latest model? A product retrained alone since (`pricing retrain --products`) has a newer
-    model, and a product no longer sold has no history to forecast from: the shard's other
-    products then train again, rather than bring the old model back or stop the night."""
+    latest model, and does the shard hold what tonight's statuses read (given `cfg`)?
+
+    A product retrained alone since (`pricing retrain --products`) has a newer model, and a
+    product no longer sold has no history to forecast from: the shard's other products then
+    train again, rather than bring the old model back or stop the night. A model saved before
+    the regression's fields were stored (`forecast.REGRESSION_FIELDS`; every elasticity mode
+    runs the regression) cannot say which products are not identified or confounded, so it
+    trains again too, rather than call them trained.
+    """
     try:
-        covered = model.read_meta(folder)["product_ids"]
+        meta = model.read_meta(folder)
+        covered = meta["product_ids"]
     except (model.ModelArtefactError, KeyError):
+        return False
+    if cfg is not None and any(name not in meta for name in REGRESSION_FIELDS):
         return False
     return sorted(covered) == sorted(pids)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import shutil
 
 import numpy as np
 import polars as pl
@@ -113,6 +115,21 @@ def test_a_shard_is_reused_only_whole(trained, tmp_path) -> None:
     gone = ids[:-1]  # the last product is no longer sold
     to_train, reuse = registry.plan_training(gone, ok[:-1], versions, as_of, 7, False, panel, CFG)
     assert to_train == gone and reuse == {}
+
+
+def test_a_regression_shard_saved_without_its_fields_is_retrained(trained, tmp_path) -> None:
+    """Saved before the regression's fields were stored (same format): tonight could not tell
+    which products are not identified or confounded, so the shard trains again."""
+    panel, folder, _, versions, as_of = trained
+    older = tmp_path / "older"
+    shutil.copytree(folder, older)
+    meta = json.loads((older / model.META_FILE).read_text())
+    for name in forecast.REGRESSION_FIELDS:
+        meta.pop(name, None)
+    (older / model.META_FILE).write_text(json.dumps(meta))
+    ids, ok = list(panel.product_ids), np.ones(len(panel.product_ids), bool)
+    moved = versions.with_columns(artefact=pl.lit(str(older)))
+    assert registry.plan_training(ids, ok, moved, as_of, 7, False, panel, CFG) == (ids, {})
 
 
 def test_an_artefact_of_another_format_or_shape_is_retrained_not_loaded(trained) -> None:
