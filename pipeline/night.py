@@ -273,8 +273,11 @@ def combine_models(
 
     When a shard failed the night will not be priced, so saved models are not reloaded.
     """
-    reuse = [] if failures else list(plan.reuse)
-    loaded = [registry.load_shard(Path(folder), night.panel, settings.model) for folder in reuse]
+    reuse = {} if failures else plan.reuse
+    loaded = [
+        registry.load_shard(Path(folder), night.panel, settings.model, products)
+        for folder, products in reuse.items()
+    ]
     artefacts = {pid: job.folder for job, _ in trained for pid in job.panel.product_ids}
     outputs = registry.concat_outputs([*(out for _, out in trained), *loaded])
     return Models(outputs, artefacts, failures)

@@ -82,13 +82,17 @@ def _from_json(values: list) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def load_shard(folder: Path, panel: Panel, cfg: ModelConfig) -> ModelOutputs:
+def load_shard(
+    folder: Path, panel: Panel, cfg: ModelConfig, products: list[str] | None = None
+) -> ModelOutputs:
     """Forecast with a saved shard on today's history, reusing its stored backtest and interval.
 
     Args:
         folder: the shard's artefact folder.
         panel: history that contains (at least) every product of the shard.
         cfg: the current model config (the artefact must match it).
+        products: the shard's products whose outputs are wanted (None: all); a product
+            retrained since in another shard is left out, so it is not forecast twice.
 
     Raises:
         pipeline.model.ModelArtefactError: the artefact is missing, of another format or shape.
@@ -107,7 +111,7 @@ def load_shard(folder: Path, panel: Panel, cfg: ModelConfig) -> ModelOutputs:
     # Only the forecast is new tonight; the backtest and intervals were stored at training time.
     stored = {name: np.asarray(meta[name]) for name in _STORED}
     optional = {name: _from_json(meta[name]) if name in meta else None for name in _OPTIONAL}
-    return ModelOutputs(
+    out = ModelOutputs(
         product_ids=sub.product_ids,
         base_daily=baseline_daily(net, sub, cfg),
         elasticity=model.elasticities(net),
@@ -115,6 +119,19 @@ def load_shard(folder: Path, panel: Panel, cfg: ModelConfig) -> ModelOutputs:
         **stored,
         **optional,
     )
+    return out if products is None else select_outputs(out, products)
+
+
+def select_outputs(out: ModelOutputs, products: list[str]) -> ModelOutputs:
+    """The outputs of `products` only (in `out`'s order; products it lacks are ignored)."""
+    wanted = set(products)
+    index = np.array([i for i, pid in enumerate(out.product_ids) if pid in wanted], dtype=np.int64)
+    arrays = {
+        name: None if getattr(out, name) is None else getattr(out, name)[index]
+        for name in ModelOutputs.__dataclass_fields__
+        if name != "product_ids"
+    }
+    return ModelOutputs(product_ids=tuple(out.product_ids[i] for i in index), **arrays)
 
 
 def concat_outputs(parts: list[ModelOutputs]) -> ModelOutputs:
@@ -174,9 +191,8 @@ def plan_training(
     reuse: dict[str, list[str]] = {}
     for artefact, group in current.group_by("artefact"):
         folder = str(artefact[0])
-        pids = group["product_id"].to_list()
-        if _whole(Path(folder), pids, cfg) and _current(Path(folder), panel, cfg):
-            reuse[folder] = pids
+        if _usable(Path(folder), set(candidates), cfg) and _current(Path(folder), panel, cfg):
+            reuse[folder] = group["product_id"].to_list()
     # A shard is reusable only whole: its products' histories are re-read together.
     reused = {pid for pids in reuse.values() for pid in pids}
     return [pid for pid in candidates if pid not in reused], reuse
@@ -205,16 +221,17 @@ def reused_pool(reuse: dict[str, list[str]], categories: dict[str, str]) -> Elas
     return ElasticityPool(np.array(estimate), np.array(se), np.array(groups, dtype=object))
 
 
-def _whole(folder: Path, pids: list[str], cfg: ModelConfig | None) -> bool:
-    """Is every product of the shard still one to forecast tonight, with this shard as its
-    latest model, and does the shard hold what tonight's statuses read (given `cfg`)?
+def _usable(folder: Path, candidates: set[str], cfg: ModelConfig | None) -> bool:
+    """Can the shard forecast tonight: is every product it covers still one with history to
+    forecast from, and (given `cfg`) does it hold what tonight's statuses read?
 
-    A product retrained alone since (`pricing retrain --products`) has a newer model, and a
-    product no longer sold has no history to forecast from: the shard's other products then
-    train again, rather than bring the old model back or stop the night. A model saved before
-    the regression's fields were stored (`forecast.REGRESSION_FIELDS`; every elasticity mode
-    runs the regression) cannot say which products are not identified or confounded, so it
-    trains again too, rather than call them trained.
+    The batched model runs on all its products' histories at once, so a product no longer sold
+    (or with too little history now) makes the shard's other products train again, rather than
+    stop the night. Its products retrained since in another shard are no obstacle: the shard
+    forecasts them, and `load_shard` keeps only the products whose latest model it is. A model
+    saved before the regression's fields were stored (`forecast.REGRESSION_FIELDS`; every
+    elasticity mode runs the regression) cannot say which products are not identified or
+    confounded, so it trains again too, rather than call them trained.
     """
     try:
         meta = model.read_meta(folder)
@@ -223,7 +240,7 @@ def _whole(folder: Path, pids: list[str], cfg: ModelConfig | None) -> bool:
         return False
     if cfg is not None and any(name not in meta for name in REGRESSION_FIELDS):
         return False
-    return sorted(covered) == sorted(pids)
+    return set(covered) <= candidates
 
 
 def _current(folder: Path, panel: Panel | None, cfg: ModelConfig | None) -> bool:

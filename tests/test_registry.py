@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -98,11 +99,14 @@ def test_current_models_are_reused_and_stale_ones_retrained(trained) -> None:
     assert to_train == ids[1:]
 
 
-def test_a_shard_is_reused_only_whole(trained, tmp_path) -> None:
-    """A product retrained alone since has a newer model, and a product no longer sold is no
-    candidate: either way the shard's other products train again, rather than bring the old
-    model back beside the new one (the product twice) or fail to load it tonight."""
-    panel, _, _, versions, as_of = trained
+def test_a_shard_lends_only_its_latest_products_and_only_while_all_can_be_forecast(
+    trained, tmp_path
+) -> None:
+    """A product retrained alone since has a newer model: the old shard still runs (it needs
+    all its products' histories) but lends only the others, so no product is forecast twice.
+    A product no longer sold leaves the shard nothing to run on: its others train again,
+    rather than stop the night."""
+    panel, folder, _, versions, as_of = trained
     ids, ok = list(panel.product_ids), np.ones(len(panel.product_ids), bool)
     alone = tmp_path / "v2" / "shard-000"
     registry.train_shard(panel.select(np.array([0])), CFG, alone)
@@ -111,7 +115,9 @@ def test_a_shard_is_reused_only_whole(trained, tmp_path) -> None:
         .otherwise("artefact")
     )  # fmt: skip
     to_train, reuse = registry.plan_training(ids, ok, retrained, as_of, 7, False, panel, CFG)
-    assert sorted(to_train) == sorted(ids[1:]) and reuse == {str(alone): [ids[0]]}
+    assert to_train == [] and reuse == {str(folder): ids[1:], str(alone): [ids[0]]}
+    loaded = [registry.load_shard(Path(f), panel, CFG, pids) for f, pids in reuse.items()]
+    assert registry.concat_outputs(loaded).product_ids == (*ids[1:], ids[0])
     gone = ids[:-1]  # the last product is no longer sold
     to_train, reuse = registry.plan_training(gone, ok[:-1], versions, as_of, 7, False, panel, CFG)
     assert to_train == gone and reuse == {}
