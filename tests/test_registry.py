@@ -117,7 +117,7 @@ def test_a_shard_lends_only_its_latest_products_and_only_while_all_can_be_foreca
     to_train, reuse = registry.plan_training(ids, ok, retrained, as_of, 7, False, panel, CFG)
     assert to_train == [] and reuse == {str(folder): ids[1:], str(alone): [ids[0]]}
     loaded = [registry.load_shard(Path(f), panel, CFG, pids) for f, pids in reuse.items()]
-    assert registry.concat_outputs(loaded).product_ids == (*ids[1:], ids[0])
+    assert sorted(registry.concat_outputs(loaded).product_ids) == sorted(ids)  # each once
     gone = ids[:-1]  # the last product is no longer sold
     to_train, reuse = registry.plan_training(gone, ok[:-1], versions, as_of, 7, False, panel, CFG)
     assert to_train == gone and reuse == {}
