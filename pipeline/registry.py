@@ -33,6 +33,8 @@ _STORED = (
 )
 # Stored where the model has them; absent in older artefacts (read back as None).
 _OPTIONAL = (*REGRESSION_FIELDS, "error_gap_se")
+# ModelOutputs' per-product arrays (every field but the ids), for selecting and concatenating.
+_ARRAYS = tuple(name for name in ModelOutputs.__dataclass_fields__ if name != "product_ids")
 
 
 def new_model_version(as_of: dt.date, run_id: str) -> str:
@@ -127,9 +129,7 @@ def select_outputs(out: ModelOutputs, products: list[str]) -> ModelOutputs:
     wanted = set(products)
     index = np.array([i for i, pid in enumerate(out.product_ids) if pid in wanted], dtype=np.int64)
     arrays = {
-        name: None if getattr(out, name) is None else getattr(out, name)[index]
-        for name in ModelOutputs.__dataclass_fields__
-        if name != "product_ids"
+        name: None if getattr(out, name) is None else getattr(out, name)[index] for name in _ARRAYS
     }
     return ModelOutputs(product_ids=tuple(out.product_ids[i] for i in index), **arrays)
 
@@ -141,8 +141,7 @@ def concat_outputs(parts: list[ModelOutputs]) -> ModelOutputs:
     ids = tuple(pid for part in parts for pid in part.product_ids)
     arrays = {
         name: _concat([getattr(part, name) for part in parts], [len(p.product_ids) for p in parts])
-        for name in ModelOutputs.__dataclass_fields__
-        if name != "product_ids"
+        for name in _ARRAYS
     }
     return ModelOutputs(product_ids=ids, **arrays)
 
@@ -191,7 +190,9 @@ def plan_training(
     reuse: dict[str, list[str]] = {}
     for artefact, group in current.group_by("artefact"):
         folder = str(artefact[0])
-        if _usable(Path(folder), set(candidates), cfg) and _current(Path(folder), panel, cfg):
+        meta = _meta_or_none(Path(folder))  # read once for both checks
+        usable = meta is not None and _usable(meta, set(candidates), cfg)
+        if usable and _current(Path(folder), meta, panel, cfg):
             reuse[folder] = group["product_id"].to_list()
     # A shard is reusable only whole: its products' histories are re-read together.
     reused = {pid for pids in reuse.values() for pid in pids}
@@ -221,7 +222,15 @@ def reused_pool(reuse: dict[str, list[str]], categories: dict[str, str]) -> Elas
     return ElasticityPool(np.array(estimate), np.array(se), np.array(groups, dtype=object))
 
 
-def _usable(folder: Path, candidates: set[str], cfg: ModelConfig | None) -> bool:
+def _meta_or_none(folder: Path) -> dict | None:
+    """The shard's metadata, or None where it is missing or unreadable (it is retrained)."""
+    try:
+        return model.read_meta(folder)
+    except model.ModelArtefactError:
+        return None
+
+
+def _usable(meta: dict, candidates: set[str], cfg: ModelConfig | None) -> bool:
     """Can the shard forecast tonight: is every product it covers still one with history to
     forecast from, and (given `cfg`) does it hold what tonight's statuses read?
 
@@ -233,28 +242,24 @@ def _usable(folder: Path, candidates: set[str], cfg: ModelConfig | None) -> bool
     elasticity mode runs the regression) cannot say which products are not identified or
     confounded, so it trains again too, rather than call them trained.
     """
-    try:
-        meta = model.read_meta(folder)
-        covered = meta["product_ids"]
-    except (model.ModelArtefactError, KeyError):
-        return False
     if cfg is not None and any(name not in meta for name in REGRESSION_FIELDS):
         return False
-    return set(covered) <= candidates
+    return "product_ids" in meta and set(meta["product_ids"]) <= candidates
 
 
-def _current(folder: Path, panel: Panel | None, cfg: ModelConfig | None) -> bool:
-    """Is the artefact usable (format, shape) and have its products not drifted?"""
+def _current(folder: Path, meta: dict, panel: Panel | None, cfg: ModelConfig | None) -> bool:
+    """Is the artefact usable (format, shape) and have its products not drifted (`meta`: its
+    metadata, read by the caller)?"""
     if cfg is None:
         return Path(folder, model.MODEL_FILE).is_file()
     try:
         model.check_artefact(folder, cfg)
     except model.ModelArtefactError:
         return False
-    return not _drifted(folder, panel, cfg.drift_ratio)
+    return not _drifted(meta, panel, cfg.drift_ratio)
 
 
-def _drifted(folder: Path, panel: Panel | None, ratio: float) -> bool:
+def _drifted(meta: dict, panel: Panel | None, ratio: float) -> bool:
     """Did any product of this shard move away from the recent level it was trained on?
 
     Compares each product's mean units over its last 28 uncensored days now with the same figure
@@ -263,7 +268,6 @@ def _drifted(folder: Path, panel: Panel | None, ratio: float) -> bool:
     """
     if panel is None:
         return False
-    meta = model.read_meta(folder)
     then = dict(zip(meta["product_ids"], meta.get("recent_level", meta["level"]), strict=True))
     index = np.array([i for i, pid in enumerate(panel.product_ids) if pid in then])
     if index.size == 0:

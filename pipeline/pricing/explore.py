@@ -72,7 +72,7 @@ from pipeline.contract import (
 )
 from pipeline.pricing.engine import recommend as engine_recommend
 from pipeline.pricing.explore_room import no_room_reason, step_room
-from pipeline.pricing.holds import inelastic_expr
+from pipeline.pricing.holds import held_whatever_status, inelastic_expr
 from pipeline.pricing.ladder import HALF_CENT
 from pipeline.pricing.reach import reach_width
 from pipeline.pricing.thompson import thompson
@@ -248,20 +248,9 @@ def _candidate(cfg: PricingConfig) -> pl.Expr:
     and whose data allow a test."""
     status = pl.col("status")
     cold = (status == STATUS_COLD_START) & (pl.col("n_days") >= cfg.explore_cold_days)
-    return (status.is_in(list(TESTED_STATUSES)) | cold | _unproven(cfg)) & ~_held_anyway(cfg)
-
-
-def _held_anyway(cfg: PricingConfig) -> pl.Expr:
-    """Holds no test lifts (`holds.hold_expr`): a data issue, heavy stockouts (above
-    `max_stockout_share`), or a forecast the engine cannot price (base_units or ref_price
-    missing or out of range). A test there would never move the price, and a running one stops
-    (its reason gives way to the hold's)."""
-    data_issue = pl.col("hold_reason").fill_null("").str.starts_with("data issue")
-    stockouts = (pl.col("stockout_share") > cfg.max_stockout_share).fill_null(False)
-    base, ref = pl.col("base_units"), pl.col("ref_price")
-    invalid = base.is_null() | ~base.is_finite() | (base < 0)
-    invalid = invalid | ref.is_null() | ~ref.is_finite() | (ref <= 0)
-    return data_issue | stockouts | invalid.fill_null(True)
+    return (status.is_in(list(TESTED_STATUSES)) | cold | _unproven(cfg)) & ~held_whatever_status(
+        cfg
+    )
 
 
 def _unproven(cfg: PricingConfig) -> pl.Expr:
@@ -332,7 +321,9 @@ def plan_tests(
     )
     step = pl.when(pl.col("is_kvi")).then(cfg.explore_kvi_step).otherwise(cfg.explore_step)
     frame = frame.with_columns(
-        step.alias("step"), _identified(cfg).alias("identified"), _held_anyway(cfg).alias("_issue")
+        step.alias("step"),
+        _identified(cfg).alias("identified"),
+        held_whatever_status(cfg).alias("_issue"),
     )
     length = cfg.explore_phases * cfg.explore_min_days
     running = frame.filter(pl.col("test_status") == TESTING).with_columns(

@@ -48,12 +48,12 @@ def hold_expr(cfg: PricingConfig) -> pl.Expr:
     a data issue are always held.
     """
     cur, cost = pl.col("current_price"), pl.col("unit_cost")
-    base, ref, e = pl.col("base_units"), pl.col("ref_price"), pl.col("elasticity")
+    e = pl.col("elasticity")
     reason = pl.col("hold_reason").str.strip_chars()
     reason = pl.when(reason != "").then(reason)
-    status, share = pl.col("status"), pl.col("stockout_share")
+    status = pl.col("status")
     policy = status.is_in(list(cfg.hold_statuses)).fill_null(False)
-    data_issue = reason.str.starts_with(DATA_ISSUE).fill_null(False)
+    data_issue = _data_issue()
     released = status.is_in(list(RELEASABLE_STATUSES)).fill_null(False) & ~policy & ~data_issue
     limit = cfg.max_stockout_share
     return (
@@ -71,17 +71,43 @@ def hold_expr(cfg: PricingConfig) -> pl.Expr:
         .then(format_text("{} (hold_statuses)", pl.coalesce(reason, _status_reason(status))))
         .when(reason.is_not_null() & ~released)
         .then(reason)
-        .when(share > limit)
+        .when(_stockouts(limit))
         .then(_stockout_reason(limit))
-        .when(base.is_null() | ~base.is_finite() | (base < 0))
+        .when(_bad_base())
         .then(pl.lit("invalid forecast: base_units is missing or negative"))
-        .when(ref.is_null() | ~ref.is_finite() | (ref <= 0))
+        .when(_bad_ref())
         .then(pl.lit("invalid forecast: ref_price is missing or not positive"))
         .when(e.is_null() | ~e.is_finite() | (e > 0))
         .then(pl.lit("invalid forecast: elasticity is missing or positive"))
         .otherwise(pl.lit(None, dtype=pl.String))
         .alias("hold")
     )
+
+
+def held_whatever_status(cfg: PricingConfig) -> pl.Expr:
+    """The holds of `hold_expr` no status lifts: a data issue, heavy stockouts (above
+    `max_stockout_share`) and a forecast that cannot be priced (base_units or ref_price missing
+    or out of range). A price test releases a product from its status's hold, not from these."""
+    invalid = (_bad_base() | _bad_ref()).fill_null(True)
+    return _data_issue() | _stockouts(cfg.max_stockout_share).fill_null(False) | invalid
+
+
+def _data_issue() -> pl.Expr:
+    return pl.col("hold_reason").str.strip_chars().str.starts_with(DATA_ISSUE).fill_null(False)
+
+
+def _stockouts(limit: float) -> pl.Expr:
+    return pl.col("stockout_share") > limit
+
+
+def _bad_base() -> pl.Expr:
+    base = pl.col("base_units")
+    return base.is_null() | ~base.is_finite() | (base < 0)
+
+
+def _bad_ref() -> pl.Expr:
+    ref = pl.col("ref_price")
+    return ref.is_null() | ~ref.is_finite() | (ref <= 0)
 
 
 def _status_reason(status: pl.Expr) -> pl.Expr:
@@ -96,7 +122,6 @@ def keeps_expr() -> pl.Expr:
     The unit cost or the price itself may be what is wrong, so no move is made on them.
     """
     cur, cost = pl.col("current_price"), pl.col("unit_cost")
-    reason = pl.col("hold_reason").str.strip_chars()
     return (
         cur.is_null()
         | ~cur.is_finite()
@@ -104,7 +129,7 @@ def keeps_expr() -> pl.Expr:
         | cost.is_null()
         | ~cost.is_finite()
         | (cost < 0)
-        | reason.str.starts_with(DATA_ISSUE).fill_null(False)
+        | _data_issue()
     ).alias("_keeps")
 
 

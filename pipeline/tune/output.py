@@ -72,13 +72,11 @@ def progress_line(
         what = f"WAPE {record['score']:.4f}"
     seconds = record["seconds"] or 0.0
     left = max(seconds_left, 0.0)
-    bar = progress_bar(done, total)
+    share = done / max(total, 1)
     if seconds_total and seconds_total > 0:
-        used = min(max(1.0 - left / seconds_total, 0.0), 1.0)
-        steps = 1000
-        bar = progress_bar(max(round(steps * used), round(steps * done / max(total, 1))), steps)
+        share = max(share, 1.0 - left / seconds_total)
     return (
-        f"{bar} {done}/{total} trials | "
+        f"{progress_bar(round(1000 * share), 1000)} {done}/{total} trials | "
         f"trial {record['trial_number']}: {what} "
         f"({seconds:.0f}s) | best {score_text(best)} | {int(left // 60)}:{int(left % 60):02d} left"
     )
