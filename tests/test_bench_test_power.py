@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -72,8 +73,9 @@ def test_the_engines_prediction_sits_near_what_the_test_reached(result):
 def test_table_has_a_line_per_row(result):
     lines = test_power.table(result).splitlines()
     assert lines[1].split()[:3] == ["population", "design", "units/day"]
-    assert len(lines) == 2 + len(result["results"]) + 1
-    assert lines[-1].startswith("history alone: median own standard error")
+    assert len(lines) == 2 + len(result["results"]) + 2
+    assert lines[-2].startswith("history alone, regression: median standard error")
+    assert lines[-1].startswith("history alone, oracle: median standard error")
 
 
 def test_cli_writes_the_json(tmp_path):
@@ -97,6 +99,38 @@ def test_history_bound_combines_own_errors_with_the_truths_spread(result):
     assert 0 < bound["mae_bound"] <= 0.6745 * bound["prior_sd"] * 1.1
     assert bound["mae_bound"] <= 0.6745 * bound["median_se"] * 1.1
     assert 0.5 < bound["prior_sd"] < 1.2  # demo truths: uniform on -3.5..-0.5 (sd 0.87)
+
+
+def test_the_oracle_bound_is_a_floor_under_the_regressions(result):
+    """An estimator told the whole demand but the level, elasticity and lift does at least as
+    well as the regression, which must estimate the season, trend and noise too."""
+    regression, oracle = result["history_bound"], result["oracle_bound"]
+    assert oracle["products"] == regression["products"] > 0
+    assert 0 < oracle["median_se"] <= regression["median_se"] * 1.05
+    assert 0 < oracle["mae_bound"] <= regression["mae_bound"] * 1.05
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.15])
+def test_the_elasticity_information_is_the_profiled_inverse(spread):
+    """The Schur complement equals the elasticity's entry of the inverse information matrix."""
+    rng = np.random.default_rng(3)
+    weight = rng.uniform(0.0, 5.0, (4, 50))
+    x = rng.normal(0.0, 0.1, (4, 50))
+    promo = (rng.uniform(size=(4, 50)) < 0.2).astype(np.float64)
+    se = test_power.elasticity_se(weight, x, promo, np.full(4, spread))
+    for i in range(4):
+        columns = [np.ones(50), x[i]] + ([promo[i]] if spread > 0 else [])
+        z = np.stack(columns, axis=1)
+        info = z.T @ (weight[i][:, None] * z)
+        if spread > 0:
+            info[2, 2] += 1 / spread**2
+        assert se[i] == pytest.approx(np.sqrt(np.linalg.inv(info)[1, 1]), rel=1e-9)
+    # A lift known (no spread) is worth more than one to estimate; a price that never moved
+    # identifies nothing.
+    known = test_power.elasticity_se(weight, x, promo, np.zeros(4))
+    assert (known <= se + 1e-12).all()
+    flat = test_power.elasticity_se(weight, np.zeros((4, 50)), promo, np.full(4, spread))
+    assert np.isinf(flat).all()
 
 
 @pytest.mark.parametrize(

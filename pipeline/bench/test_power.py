@@ -22,9 +22,17 @@ it larger. For each design the JSON gives (`results`), for the products whose hi
 moved their regular price (`never_moved`: those a test is for) and for all products, by their
 expected units a day: how many the test identified, the median standard error, the interval's
 coverage of the truth, and, for `never_moved`, the days of testing the median product would need
-at that design (the standard error falls as the square root of the days). `history_bound` is
-the median absolute elasticity error each world's history implies for the best estimator
-(`history_bound`), beside which the suite's measured error can be read.
+at that design (the standard error falls as the square root of the days).
+
+Two figures say what each world's history allows, over the products `pricing evaluate --suite`
+scores for elasticity error (a regular price move in their history, not a cold start), beside
+which the suite's measured error can be read:
+
+- `history_bound`: the median absolute error the regression's own standard errors imply, with
+  the true spread of the elasticities in each category as the prior (`history_bound`);
+- `oracle_bound`: the same from the least standard error any estimator could reach (the
+  Cramer-Rao bound of an estimator told the whole true demand but the product's level, its
+  elasticity and its promotions' lift, `oracle_se`): a floor under every method's error.
 """
 
 from __future__ import annotations
@@ -37,9 +45,9 @@ import numpy as np
 import polars as pl
 
 from pipeline.arrays import Z90
-from pipeline.config import PricingConfig
+from pipeline.config import ModelConfig, PricingConfig
 from pipeline.evaluate.figures import finite
-from pipeline.features import build_panel, calendar_features
+from pipeline.features import Panel, build_panel, calendar_features
 from pipeline.pricing.reach import reach_width
 from pipeline.simulate.loop import SimConfig, world_of
 from pipeline.stats import (
@@ -49,6 +57,7 @@ from pipeline.stats import (
     regression_elasticities,
 )
 from pipeline.synth import market as mk
+from pipeline.synth.demand import daily_mean
 
 # Expected units a day at today's price: the bands the results are split by (lower bounds).
 VOLUME_BANDS = ((0.0, "<3"), (3.0, "3-10"), (10.0, "10-30"), (30.0, ">=30"))
@@ -97,9 +106,7 @@ def run(scenario: str, products: int, seeds: list[int], cfg: PricingConfig) -> d
         "explore_width": cfg.explore_width,
         "designs": {d.name: list(d.offsets) for d in designs(cfg)},
         "results": summary,
-        "history_bound": history_bound(
-            rows.filter(pl.col("design") == "none", pl.col("varied_before"))
-        ),
+        **bounds(rows.filter(pl.col("design") == "none")),
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -129,6 +136,8 @@ def _one_world(scenario: str, products: int, seed: int, cfg: PricingConfig) -> p
             "varied_before": np.asarray(history.price_varied, dtype=bool),
             "dispersion": market.dispersion,
             "history_days": (history.observed & ~history.stockout).sum(axis=1),
+            "observed_days": history.n_observed,
+            "oracle_se": oracle_se(market, history, _lift_spread(market, groups)),
         }
     )
     frames = []
@@ -224,30 +233,108 @@ def _summary(rows: pl.DataFrame, cfg: PricingConfig) -> list[dict]:
     return [{k: _number(v) for k, v in row.items()} for row in table.to_dicts()]
 
 
-def history_bound(rows: pl.DataFrame, draws: int = 400) -> dict:
-    """The least median absolute elasticity error any estimator could expect from the history.
+def _lift_spread(market: mk.Market, groups: np.ndarray) -> np.ndarray:
+    """[P] The spread (sd) of the true log promotion lifts in each product's category; 0 in a
+    world whose promotions lift demand only through their price."""
+    lift = market.demand.promo_lift
+    if lift is None:
+        return np.zeros(len(groups))
+    frame = pl.DataFrame({"group": groups, "log_lift": np.log1p(lift)})
+    return frame.select(pl.col("log_lift").std(ddof=0).over("group"))["log_lift"].to_numpy()
 
-    Over the products whose price varied in their history (those `pricing evaluate` scores;
-    `rows`: the `none` design). Each product's own standard error (history only), combined with
-    the spread of the true elasticities in its category (a prior no estimator can know better
-    than the truth does), gives a posterior standard deviation; the error of the posterior mean
-    is normal with it. The bound is the expected median over products of its absolute value
-    (Monte Carlo, seeded), per seed, then the median over seeds: issue 11's "median absolute
-    error at most 0.15" is out of reach of the data where it exceeds 0.15.
+
+def oracle_se(market: mk.Market, history: Panel, lift_spread: np.ndarray) -> np.ndarray:
+    """[P] The least standard error of each product's elasticity its history allows (infinite
+    where nothing identifies it).
+
+    The inverse Fisher information of the negative-binomial model of the world's own demand
+    (variance mu + dispersion * mu^2) for an estimator told everything true but its level, its
+    elasticity and, where it ran promotions, their own lift, and told the true spread of the
+    lifts in its category (`lift_spread`, the lift's prior: 0 makes it known), as the
+    regression's pooling of the lift learns it. Seasonality, trend, breaks, hidden waves and the
+    noise's dispersion are given, so no real estimator does better. Days the product was on
+    sale and in stock only (a stockout caps sales).
+    """
+    days = np.datetime64(history.start, "D") + np.arange(history.n_days)
+    price = history.price.astype(np.float64)
+    mean = daily_mean(market.demand, days, price, history.promo)
+    good = history.observed & ~history.stockout & (mean > 0)
+    # Each day's information weight: (d mu / d log mu)^2 / variance.
+    weight = np.where(good, mean / (1.0 + market.dispersion[:, None] * mean), 0.0)
+    x = np.log(price / history.ref_price.astype(np.float64)[:, None])
+    promo = (history.promo & good).astype(np.float64)
+    return elasticity_se(weight, x, promo, lift_spread)
+
+
+def elasticity_se(
+    weight: np.ndarray, x: np.ndarray, promo: np.ndarray, lift_spread: np.ndarray
+) -> np.ndarray:
+    """[P] The elasticity's standard error from the information of a log-linear count model.
+
+    log mu = level + elasticity * x + lift * promo, each day weighted by its information
+    `weight` ([P, T], 0 on days that say nothing), with a normal prior of sd `lift_spread` [P]
+    on the lift (0: the lift is known). The level and the lift are profiled out (the Schur
+    complement of their block); infinite where the days do not identify the elasticity.
+    """
+    s_1, s_x, s_xx = weight.sum(1), (weight * x).sum(1), (weight * x * x).sum(1)
+    s_p, s_px = (weight * promo).sum(1), (weight * promo * x).sum(1)
+    has_lift = (s_p > 0) & (lift_spread > 0)
+    # The lift's prior adds to its own information (promotion days are its only other source).
+    s_pp = s_p + np.where(has_lift, 1.0 / np.where(has_lift, lift_spread, 1.0) ** 2, 0.0)
+    det = np.where(has_lift, s_1 * s_pp - s_p**2, s_1)
+    safe = np.where(det > 0, det, 1.0)
+    explained = np.where(
+        has_lift, (s_pp * s_x**2 - 2 * s_p * s_x * s_px + s_1 * s_px**2) / safe, s_x**2 / safe
+    )
+    info = np.where(det > 0, s_xx - explained, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.where(info > 1e-9 * np.maximum(s_xx, 1e-12), 1.0 / np.sqrt(info), np.inf)
+
+
+def bounds(rows: pl.DataFrame, min_history_days: int | None = None) -> dict:
+    """`history_bound` and `oracle_bound` over the products the suite scores for elasticity error.
+
+    `rows`: one design's rows. Those products had a regular price move in their history
+    (`evaluate.elasticity_report` leaves out `not_identified` products: a price that never
+    moved, or moved only on promotions or stockouts) and are no cold start.
+    """
+    days = ModelConfig().min_history_days if min_history_days is None else min_history_days
+    scored = rows.filter(pl.col("moved_before"), pl.col("observed_days") >= days)
+    return {
+        "history_bound": history_bound(scored, "se"),
+        "oracle_bound": history_bound(scored, "oracle_se"),
+    }
+
+
+def history_bound(rows: pl.DataFrame, se_column: str = "se", draws: int = 400) -> dict:
+    """The median absolute elasticity error that standard errors `se_column` imply.
+
+    Each product's standard error, combined with the spread of the true elasticities in its
+    category as the prior (a prior no estimator can know better than the truth does), gives a
+    posterior standard deviation; the error of the posterior mean is normal with it. The figure
+    is the expected median over products of its absolute value (Monte Carlo, seeded), per seed,
+    then the median over seeds. From the oracle's standard errors (`oracle_se`) it is a floor:
+    issue 11's "median absolute error at most 0.15" is out of reach of the data where it exceeds
+    0.15.
     """
     rng = np.random.default_rng(0)
     per_seed = []
-    for (_,), world in rows.group_by(["seed"]):
+    for (_,), world in rows.group_by(["seed"], maintain_order=True):
         tau = world.group_by("category").agg(pl.col("truth").std().alias("tau"))
         world = world.join(tau, on="category").drop_nulls("tau")
-        se, prior = world["se"].to_numpy(), world["tau"].to_numpy()
+        se, prior = world[se_column].to_numpy(), world["tau"].to_numpy()
         post = 1 / np.sqrt(1 / se**2 + 1 / np.maximum(prior, 1e-6) ** 2)
         errors = np.abs(rng.normal(size=(draws, post.size)) * post)
         per_seed.append(
             (float(np.median(se)), float(np.median(prior)), float(np.median(errors, axis=1).mean()))
         )
     se, prior, mae = np.median(np.asarray(per_seed), axis=0)
-    return {"median_se": _number(se), "prior_sd": _number(prior), "mae_bound": _number(mae)}
+    return {
+        "products": rows.height,
+        "median_se": _number(se),
+        "prior_sd": _number(prior),
+        "mae_bound": _number(mae),
+    }
 
 
 def _number(value: object) -> object:
@@ -283,10 +370,11 @@ def table(result: dict) -> str:
             days.rjust(11),
         )
         lines.append(" ".join(cells))
-    bound = result["history_bound"]
-    lines.append(
-        f"history alone: median own standard error {bound['median_se']:.3f}, true elasticities' "
-        f"spread in a category {bound['prior_sd']:.3f}, least median absolute error "
-        f"{bound['mae_bound']:.3f}"
-    )
+    for key, label in (("history_bound", "regression"), ("oracle_bound", "oracle")):
+        bound = result[key]
+        lines.append(
+            f"history alone, {label}: median standard error {bound['median_se']:.3f}, true "
+            f"elasticities' spread in a category {bound['prior_sd']:.3f}, median absolute "
+            f"error {bound['mae_bound']:.3f} ({bound['products']} product-worlds)"
+        )
     return "\n".join(lines)
