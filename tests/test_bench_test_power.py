@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.bench import test_power
+from pipeline.bench import floors, test_power
 from pipeline.cli import app
 from pipeline.config import PricingConfig
 
@@ -73,9 +73,10 @@ def test_the_engines_prediction_sits_near_what_the_test_reached(result):
 def test_table_has_a_line_per_row(result):
     lines = test_power.table(result).splitlines()
     assert lines[1].split()[:3] == ["population", "design", "units/day"]
-    assert len(lines) == 2 + len(result["results"]) + 2
-    assert lines[-2].startswith("history alone, regression: median standard error")
-    assert lines[-1].startswith("history alone, oracle: median standard error")
+    assert len(lines) == 2 + len(result["results"]) + 2 + 3
+    assert lines[-5].startswith("history alone, regression: median standard error")
+    assert lines[-4].startswith("history alone, oracle: median standard error")
+    assert lines[-3].startswith("engine told the truth, trust region: capture ")
 
 
 def test_cli_writes_the_json(tmp_path):
@@ -110,6 +111,19 @@ def test_the_oracle_bound_is_a_floor_under_the_regressions(result):
     assert 0 < oracle["mae_bound"] <= regression["mae_bound"] * 1.05
 
 
+def test_capture_reach_prices_the_truth_and_the_floor(result):
+    reach = result["capture_reach"]
+    assert set(reach) == {"cautious", "floor", "floor_no_trust"}
+    # The first arm is the cautious oracle itself, and no arm beats the free oracle's gain by
+    # much on the products it priced (the change budget can make a subset gain a little more).
+    assert reach["cautious"]["capture_cautious"] == pytest.approx(1.0)
+    for arm in reach.values():
+        assert set(arm) == set(floors.CAPTURES)
+        assert 0.0 < arm["capture_priced"] <= 1.05
+    # The trust region costs the truth-told engine something against the free oracle.
+    assert reach["cautious"]["capture"] < 1.0
+
+
 @pytest.mark.parametrize("spread", [0.0, 0.15])
 def test_the_elasticity_information_is_the_profiled_inverse(spread):
     """The Schur complement equals the elasticity's entry of the inverse information matrix."""
@@ -117,7 +131,7 @@ def test_the_elasticity_information_is_the_profiled_inverse(spread):
     weight = rng.uniform(0.0, 5.0, (4, 50))
     x = rng.normal(0.0, 0.1, (4, 50))
     promo = (rng.uniform(size=(4, 50)) < 0.2).astype(np.float64)
-    se = test_power.elasticity_se(weight, x, promo, np.full(4, spread))
+    se = floors.elasticity_se(weight, x, promo, np.full(4, spread))
     for i in range(4):
         columns = [np.ones(50), x[i]] + ([promo[i]] if spread > 0 else [])
         z = np.stack(columns, axis=1)
@@ -127,9 +141,9 @@ def test_the_elasticity_information_is_the_profiled_inverse(spread):
         assert se[i] == pytest.approx(np.sqrt(np.linalg.inv(info)[1, 1]), rel=1e-9)
     # A lift known (no spread) is worth more than one to estimate; a price that never moved
     # identifies nothing.
-    known = test_power.elasticity_se(weight, x, promo, np.zeros(4))
+    known = floors.elasticity_se(weight, x, promo, np.zeros(4))
     assert (known <= se + 1e-12).all()
-    flat = test_power.elasticity_se(weight, np.zeros((4, 50)), promo, np.full(4, spread))
+    flat = floors.elasticity_se(weight, np.zeros((4, 50)), promo, np.full(4, spread))
     assert np.isinf(flat).all()
 
 

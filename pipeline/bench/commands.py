@@ -146,9 +146,9 @@ def bench_tune(
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """`pricing tune` on one world per scenario, then the configuration tuned from (--config's
-    `[model]`, or the defaults) against the tuned one on held-out worlds of the same scenario
-    (median backtest WAPE)."""
+    """`pricing tune` on one world per scenario, then the configuration tuned from (the model
+    section of --config, or the defaults) against the tuned one on held-out worlds of the same
+    scenario (median backtest WAPE)."""
     from pipeline.bench import tune as bench
 
     def action() -> None:

@@ -24,15 +24,11 @@ expected units a day: how many the test identified, the median standard error, t
 coverage of the truth, and, for `never_moved`, the days of testing the median product would need
 at that design (the standard error falls as the square root of the days).
 
-Two figures say what each world's history allows, over the products `pricing evaluate --suite`
-scores for elasticity error (a regular price move in their history, not a cold start), beside
-which the suite's measured error can be read:
-
-- `history_bound`: the median absolute error the regression's own standard errors imply, with
-  the true spread of the elasticities in each category as the prior (`history_bound`);
-- `oracle_bound`: the same from the least standard error any estimator could reach (the
-  Cramer-Rao bound of an estimator told the whole true demand but the product's level, its
-  elasticity and its promotions' lift, `oracle_se`): a floor under every method's error.
+What each world's history allows whatever the method (`pipeline.bench.floors`), over the
+products the suite scores: `history_bound` and `oracle_bound`, the elasticity error the
+regression's standard errors imply and the least any estimator could reach; `capture_reach`,
+the profit capture of the engine fed the truth, or estimates at that floor, under the trust
+region and without it.
 """
 
 from __future__ import annotations
@@ -45,9 +41,10 @@ import numpy as np
 import polars as pl
 
 from pipeline.arrays import Z90
-from pipeline.config import ModelConfig, PricingConfig
+from pipeline.bench import floors
+from pipeline.config import PricingConfig
 from pipeline.evaluate.figures import finite
-from pipeline.features import Panel, build_panel, calendar_features
+from pipeline.features import build_panel, calendar_features
 from pipeline.pricing.reach import reach_width
 from pipeline.simulate.loop import SimConfig, world_of
 from pipeline.stats import (
@@ -57,7 +54,6 @@ from pipeline.stats import (
     regression_elasticities,
 )
 from pipeline.synth import market as mk
-from pipeline.synth.demand import daily_mean
 
 # Expected units a day at today's price: the bands the results are split by (lower bounds).
 VOLUME_BANDS = ((0.0, "<3"), (3.0, "3-10"), (10.0, "10-30"), (30.0, ">=30"))
@@ -95,7 +91,7 @@ def run(scenario: str, products: int, seeds: list[int], cfg: PricingConfig) -> d
     """
     started = time.perf_counter()
     per_seed = [_one_world(scenario, products, seed, cfg) for seed in seeds]
-    rows = pl.concat(per_seed)
+    rows = pl.concat([r for r, _ in per_seed])
     summary = _summary(rows, cfg)
     return {
         "benchmark": "test-power",
@@ -106,13 +102,17 @@ def run(scenario: str, products: int, seeds: list[int], cfg: PricingConfig) -> d
         "explore_width": cfg.explore_width,
         "designs": {d.name: list(d.offsets) for d in designs(cfg)},
         "results": summary,
-        **bounds(rows.filter(pl.col("design") == "none")),
+        **floors.bounds(rows.filter(pl.col("design") == "none")),
+        "capture_reach": floors.median_captures([c for _, c in per_seed]),
         "seconds": round(time.perf_counter() - started, 1),
     }
 
 
-def _one_world(scenario: str, products: int, seed: int, cfg: PricingConfig) -> pl.DataFrame:
-    """One row per design and product: the own estimate after the test, and the truth."""
+def _one_world(
+    scenario: str, products: int, seed: int, cfg: PricingConfig
+) -> tuple[pl.DataFrame, dict]:
+    """One row per design and product (the own estimate after the test, and the truth), and
+    the world's `floors.capture_reach`."""
     world = world_of(SimConfig(products=products, seed=seed, scenario=scenario))
     market = mk.market_of(world.truth, world.products, world.sales)
     ids = market.product_ids
@@ -126,18 +126,21 @@ def _one_world(scenario: str, products: int, seed: int, cfg: PricingConfig) -> p
     state = mk.start_events(len(ids))
     events = [mk.draw_events(market, state, day, rng) for day in days]
     history = build_panel(world.sales, ids, first)
+    moved_before = np.isin(identification(history), [IDENTIFIED_REGULAR, IDENTIFIED_BOTH])
+    scored = floors.scored_products(moved_before, history.n_observed)
+    oracle_se = floors.oracle_se(market, history, floors.lift_spread(market, groups))
     products_frame = pl.DataFrame(
         {
             "product_id": ids,
             "truth": market.demand.elasticity,
             "volume": np.mean([mk.expected_units(market, e, shelf) for e in events], axis=0),
-            "moved_before": np.isin(identification(history), [IDENTIFIED_REGULAR, IDENTIFIED_BOTH]),
+            "moved_before": moved_before,
+            "scored": scored,
             "category": groups,
             "varied_before": np.asarray(history.price_varied, dtype=bool),
             "dispersion": market.dispersion,
             "history_days": (history.observed & ~history.stockout).sum(axis=1),
-            "observed_days": history.n_observed,
-            "oracle_se": oracle_se(market, history, _lift_spread(market, groups)),
+            "oracle_se": oracle_se,
         }
     )
     frames = []
@@ -160,7 +163,8 @@ def _one_world(scenario: str, products: int, seed: int, cfg: PricingConfig) -> p
         )
     # Only products on sale every day of the test (the same days whatever the prices).
     on_sale = pl.concat(rows).group_by("product_id").len().filter(pl.col("len") == n_days)
-    return pl.concat(frames).join(on_sale.select("product_id"), on="product_id", how="semi")
+    rows = pl.concat(frames).join(on_sale.select("product_id"), on="product_id", how="semi")
+    return rows, floors.capture_reach(world, market, oracle_se, scored, seed, cfg)
 
 
 def _alternating_step(design: Design) -> float | None:
@@ -233,110 +237,6 @@ def _summary(rows: pl.DataFrame, cfg: PricingConfig) -> list[dict]:
     return [{k: _number(v) for k, v in row.items()} for row in table.to_dicts()]
 
 
-def _lift_spread(market: mk.Market, groups: np.ndarray) -> np.ndarray:
-    """[P] The spread (sd) of the true log promotion lifts in each product's category; 0 in a
-    world whose promotions lift demand only through their price."""
-    lift = market.demand.promo_lift
-    if lift is None:
-        return np.zeros(len(groups))
-    frame = pl.DataFrame({"group": groups, "log_lift": np.log1p(lift)})
-    return frame.select(pl.col("log_lift").std(ddof=0).over("group"))["log_lift"].to_numpy()
-
-
-def oracle_se(market: mk.Market, history: Panel, lift_spread: np.ndarray) -> np.ndarray:
-    """[P] The least standard error of each product's elasticity its history allows (infinite
-    where nothing identifies it).
-
-    The inverse Fisher information of the negative-binomial model of the world's own demand
-    (variance mu + dispersion * mu^2) for an estimator told everything true but its level, its
-    elasticity and, where it ran promotions, their own lift, and told the true spread of the
-    lifts in its category (`lift_spread`, the lift's prior: 0 makes it known), as the
-    regression's pooling of the lift learns it. Seasonality, trend, breaks, hidden waves and the
-    noise's dispersion are given, so no real estimator does better. Days the product was on
-    sale and in stock only (a stockout caps sales).
-    """
-    days = np.datetime64(history.start, "D") + np.arange(history.n_days)
-    price = history.price.astype(np.float64)
-    mean = daily_mean(market.demand, days, price, history.promo)
-    good = history.observed & ~history.stockout & (mean > 0)
-    # Each day's information weight: (d mu / d log mu)^2 / variance.
-    weight = np.where(good, mean / (1.0 + market.dispersion[:, None] * mean), 0.0)
-    x = np.log(price / history.ref_price.astype(np.float64)[:, None])
-    promo = (history.promo & good).astype(np.float64)
-    return elasticity_se(weight, x, promo, lift_spread)
-
-
-def elasticity_se(
-    weight: np.ndarray, x: np.ndarray, promo: np.ndarray, lift_spread: np.ndarray
-) -> np.ndarray:
-    """[P] The elasticity's standard error from the information of a log-linear count model.
-
-    log mu = level + elasticity * x + lift * promo, each day weighted by its information
-    `weight` ([P, T], 0 on days that say nothing), with a normal prior of sd `lift_spread` [P]
-    on the lift (0: the lift is known). The level and the lift are profiled out (the Schur
-    complement of their block); infinite where the days do not identify the elasticity.
-    """
-    s_1, s_x, s_xx = weight.sum(1), (weight * x).sum(1), (weight * x * x).sum(1)
-    s_p, s_px = (weight * promo).sum(1), (weight * promo * x).sum(1)
-    has_lift = (s_p > 0) & (lift_spread > 0)
-    # The lift's prior adds to its own information (promotion days are its only other source).
-    s_pp = s_p + np.where(has_lift, 1.0 / np.where(has_lift, lift_spread, 1.0) ** 2, 0.0)
-    det = np.where(has_lift, s_1 * s_pp - s_p**2, s_1)
-    safe = np.where(det > 0, det, 1.0)
-    explained = np.where(
-        has_lift, (s_pp * s_x**2 - 2 * s_p * s_x * s_px + s_1 * s_px**2) / safe, s_x**2 / safe
-    )
-    info = np.where(det > 0, s_xx - explained, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.where(info > 1e-9 * np.maximum(s_xx, 1e-12), 1.0 / np.sqrt(info), np.inf)
-
-
-def bounds(rows: pl.DataFrame, min_history_days: int | None = None) -> dict:
-    """`history_bound` and `oracle_bound` over the products the suite scores for elasticity error.
-
-    `rows`: one design's rows. Those products had a regular price move in their history
-    (`evaluate.elasticity_report` leaves out `not_identified` products: a price that never
-    moved, or moved only on promotions or stockouts) and are no cold start.
-    """
-    days = ModelConfig().min_history_days if min_history_days is None else min_history_days
-    scored = rows.filter(pl.col("moved_before"), pl.col("observed_days") >= days)
-    return {
-        "history_bound": history_bound(scored, "se"),
-        "oracle_bound": history_bound(scored, "oracle_se"),
-    }
-
-
-def history_bound(rows: pl.DataFrame, se_column: str = "se", draws: int = 400) -> dict:
-    """The median absolute elasticity error that standard errors `se_column` imply.
-
-    Each product's standard error, combined with the spread of the true elasticities in its
-    category as the prior (a prior no estimator can know better than the truth does), gives a
-    posterior standard deviation; the error of the posterior mean is normal with it. The figure
-    is the expected median over products of its absolute value (Monte Carlo, seeded), per seed,
-    then the median over seeds. From the oracle's standard errors (`oracle_se`) it is a floor:
-    issue 11's "median absolute error at most 0.15" is out of reach of the data where it exceeds
-    0.15.
-    """
-    rng = np.random.default_rng(0)
-    per_seed = []
-    for (_,), world in rows.group_by(["seed"], maintain_order=True):
-        tau = world.group_by("category").agg(pl.col("truth").std().alias("tau"))
-        world = world.join(tau, on="category").drop_nulls("tau")
-        se, prior = world[se_column].to_numpy(), world["tau"].to_numpy()
-        post = 1 / np.sqrt(1 / se**2 + 1 / np.maximum(prior, 1e-6) ** 2)
-        errors = np.abs(rng.normal(size=(draws, post.size)) * post)
-        per_seed.append(
-            (float(np.median(se)), float(np.median(prior)), float(np.median(errors, axis=1).mean()))
-        )
-    se, prior, mae = np.median(np.asarray(per_seed), axis=0)
-    return {
-        "products": rows.height,
-        "median_se": _number(se),
-        "prior_sd": _number(prior),
-        "mae_bound": _number(mae),
-    }
-
-
 def _number(value: object) -> object:
     """Floats rounded for the JSON; an infinite or undefined one (no test) as null."""
     if not isinstance(value, float):
@@ -377,4 +277,20 @@ def table(result: dict) -> str:
             f"elasticities' spread in a category {bound['prior_sd']:.3f}, median absolute "
             f"error {bound['mae_bound']:.3f} ({bound['products']} product-worlds)"
         )
+    labels = {
+        "cautious": "told the truth, trust region",
+        "floor": "estimates at the oracle's error, trust region",
+        "floor_no_trust": "estimates at the oracle's error, no trust region",
+    }
+    for arm, label in labels.items():
+        figures = result["capture_reach"][arm]
+        lines.append(
+            f"engine {label}: capture {_percent(figures['capture'])}, on the estimate "
+            f"{_percent(figures['capture_priced'])}, against the cautious oracle "
+            f"{_percent(figures['capture_cautious'])}"
+        )
     return "\n".join(lines)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"

@@ -1,0 +1,233 @@
+"""What a world's history allows, whatever the method: floors under the elasticity's error and
+ceilings over the profit a pricing engine under the design's rules can capture.
+
+`pricing bench test-power` reports them per scenario, beside which the suite's measured figures
+(`pricing evaluate --suite`) can be read:
+
+- `history_bound` and `oracle_bound` (`bounds`): the median absolute elasticity error the
+  regression's own standard errors imply, and the least any estimator could reach (the
+  Cramer-Rao bound of the world's own demand for an estimator told everything true but each
+  product's level, elasticity and promotion lift, `oracle_se`), each combined with the true
+  spread of the elasticities in the product's category as the prior;
+- `capture_reach` (`capture_reach`): the engine's profit capture, against the oracle free of the
+  trust region, when it is fed the true demand curves under the trust region (the cautious
+  oracle), and when it is fed estimates as good as the oracle bound allows, with and without
+  the trust region.
+
+All over the products the suite scores for elasticity error: a regular price move in their
+history (`evaluate.elasticity_report` leaves `not_identified` products out) and no cold start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from pipeline.arrays import Z90
+from pipeline.config import ModelConfig, PricingConfig
+from pipeline.evaluate.capture import profit_capture, true_demand
+from pipeline.evaluate.figures import finite
+from pipeline.features import Panel, price_seen_range
+from pipeline.pricing import recommend
+from pipeline.synth import World
+from pipeline.synth import market as mk
+from pipeline.synth.demand import daily_mean
+
+# The capture figures `capture_reach` reports for each arm (`evaluate.capture.profit_capture`).
+CAPTURES = ("capture", "capture_priced", "capture_cautious")
+
+
+def lift_spread(market: mk.Market, groups: np.ndarray) -> np.ndarray:
+    """[P] The spread (sd) of the true log promotion lifts in each product's category; 0 in a
+    world whose promotions lift demand only through their price."""
+    lift = market.demand.promo_lift
+    if lift is None:
+        return np.zeros(len(groups))
+    frame = pl.DataFrame({"group": groups, "log_lift": np.log1p(lift)})
+    return frame.select(pl.col("log_lift").std(ddof=0).over("group"))["log_lift"].to_numpy()
+
+
+def oracle_se(market: mk.Market, history: Panel, lift_spread: np.ndarray) -> np.ndarray:
+    """[P] The least standard error of each product's elasticity its history allows (infinite
+    where nothing identifies it).
+
+    The inverse Fisher information of the negative-binomial model of the world's own demand
+    (variance mu + dispersion * mu^2) for an estimator told everything true but its level, its
+    elasticity and, where it ran promotions, their own lift, and told the true spread of the
+    lifts in its category (`lift_spread`, the lift's prior: 0 makes it known), as the
+    regression's pooling of the lift learns it. Seasonality, trend, breaks, hidden waves and the
+    noise's dispersion are given, so no real estimator does better. Days the product was on
+    sale and in stock only (a stockout caps sales).
+    """
+    days = np.datetime64(history.start, "D") + np.arange(history.n_days)
+    price = history.price.astype(np.float64)
+    mean = daily_mean(market.demand, days, price, history.promo)
+    good = history.observed & ~history.stockout & (mean > 0)
+    # Each day's information weight: (d mu / d log mu)^2 / variance.
+    weight = np.where(good, mean / (1.0 + market.dispersion[:, None] * mean), 0.0)
+    x = np.log(price / history.ref_price.astype(np.float64)[:, None])
+    promo = (history.promo & good).astype(np.float64)
+    return elasticity_se(weight, x, promo, lift_spread)
+
+
+def elasticity_se(
+    weight: np.ndarray, x: np.ndarray, promo: np.ndarray, lift_spread: np.ndarray
+) -> np.ndarray:
+    """[P] The elasticity's standard error from the information of a log-linear count model.
+
+    log mu = level + elasticity * x + lift * promo, each day weighted by its information
+    `weight` ([P, T], 0 on days that say nothing), with a normal prior of sd `lift_spread` [P]
+    on the lift (0: the lift is known). The level and the lift are profiled out (the Schur
+    complement of their block); infinite where the days do not identify the elasticity.
+    """
+    s_1, s_x, s_xx = weight.sum(1), (weight * x).sum(1), (weight * x * x).sum(1)
+    s_p, s_px = (weight * promo).sum(1), (weight * promo * x).sum(1)
+    has_lift = (s_p > 0) & (lift_spread > 0)
+    # The lift's prior adds to its own information (promotion days are its only other source).
+    s_pp = s_p + np.where(has_lift, 1.0 / np.where(has_lift, lift_spread, 1.0) ** 2, 0.0)
+    det = np.where(has_lift, s_1 * s_pp - s_p**2, s_1)
+    safe = np.where(det > 0, det, 1.0)
+    explained = np.where(
+        has_lift, (s_pp * s_x**2 - 2 * s_p * s_x * s_px + s_1 * s_px**2) / safe, s_x**2 / safe
+    )
+    info = np.where(det > 0, s_xx - explained, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.where(info > 1e-9 * np.maximum(s_xx, 1e-12), 1.0 / np.sqrt(info), np.inf)
+
+
+def bounds(rows: pl.DataFrame) -> dict:
+    """`history_bound` and `oracle_bound` over `rows`' products the suite scores (`scored`).
+
+    `rows`: one design's rows, with `scored` (`scored_products`), `truth`, `category`, `seed`,
+    `se` (the regression's) and `oracle_se`.
+    """
+    scored = rows.filter(pl.col("scored"))
+    return {
+        "history_bound": history_bound(scored, "se"),
+        "oracle_bound": history_bound(scored, "oracle_se"),
+    }
+
+
+def history_bound(rows: pl.DataFrame, se_column: str = "se", draws: int = 400) -> dict:
+    """The median absolute elasticity error that standard errors `se_column` imply.
+
+    Each product's standard error, combined with the spread of the true elasticities in its
+    category as the prior (a prior no estimator can know better than the truth does), gives a
+    posterior standard deviation; the error of the posterior mean is normal with it. The figure
+    is the expected median over products of its absolute value (Monte Carlo, seeded), per seed,
+    then the median over seeds. From the oracle's standard errors (`oracle_se`) it is a floor:
+    issue 11's "median absolute error at most 0.15" is out of reach of the data where it exceeds
+    0.15.
+    """
+    rng = np.random.default_rng(0)
+    per_seed = []
+    for (_,), world in rows.group_by(["seed"], maintain_order=True):
+        tau = world.group_by("category").agg(pl.col("truth").std().alias("tau"))
+        world = world.join(tau, on="category").drop_nulls("tau")
+        se, prior = world[se_column].to_numpy(), world["tau"].to_numpy()
+        post = 1 / np.sqrt(1 / se**2 + 1 / np.maximum(prior, 1e-6) ** 2)
+        errors = np.abs(rng.normal(size=(draws, post.size)) * post)
+        per_seed.append(
+            (float(np.median(se)), float(np.median(prior)), float(np.median(errors, axis=1).mean()))
+        )
+    se, prior, mae = np.median(np.asarray(per_seed), axis=0)
+    return {
+        "products": rows.height,
+        "median_se": _rounded(se),
+        "prior_sd": _rounded(prior),
+        "mae_bound": _rounded(mae),
+    }
+
+
+def scored_products(moved_before: np.ndarray, observed_days: np.ndarray) -> np.ndarray:
+    """[P] bool: the products the suite scores for elasticity error (a regular price move in
+    their history, enough days not to be a cold start)."""
+    return np.asarray(moved_before, dtype=bool) & (
+        np.asarray(observed_days) >= ModelConfig().min_history_days
+    )
+
+
+def capture_reach(
+    world: World,
+    market: mk.Market,
+    se: np.ndarray,
+    scored: np.ndarray,
+    seed: int,
+    cfg: PricingConfig,
+) -> dict:
+    """The engine's profit capture tonight when it knows as much as the history allows, or more.
+
+    Three arms, each the engine (`pricing.recommend`, `cfg`) on the world's true base demand over
+    the forecast horizon, holding the products the suite does not score:
+
+    - `cautious`: the true elasticities, kept to the trust region of the prices each product
+      sold at (DESIGN section 5), as `pricing evaluate`'s cautious oracle;
+    - `floor`: elasticities as good as `se` (the oracle's standard errors) allows: each product's
+      own estimate drawn around the truth with that error (seeded), pooled with its category's
+      true mean and spread, with its ~90% interval, under the trust region;
+    - `floor_no_trust`: the same estimates without the trust region.
+
+    Each arm's figures are `evaluate.capture.profit_capture`'s: `capture` against the oracle
+    free to price every product, `capture_priced` on the products the arm priced (the suite's
+    "on the estimate"), `capture_cautious` against the cautious oracle.
+    """
+    truth = world.truth.sort("product_id")
+    products = world.products.sort("product_id")
+    horizon = ModelConfig().horizon
+    first = world.sales["ds"].max() + dt.timedelta(days=1)
+    seen = price_seen_range(world.sales)
+    true_e = market.demand.elasticity
+    frame = pl.DataFrame({"group": products["category"], "e": true_e})
+    prior_mean = frame.select(pl.col("e").mean().over("group"))["e"].to_numpy()
+    prior_sd = np.maximum(
+        frame.select(pl.col("e").std().over("group"))["e"].fill_null(0.0).to_numpy(), 1e-6
+    )
+    own_precision = np.where(np.isfinite(se), 1.0 / np.where(np.isfinite(se), se, 1.0) ** 2, 0.0)
+    own = true_e + np.random.default_rng(10_000 + seed).normal(size=true_e.size) * np.where(
+        np.isfinite(se), se, 0.0
+    )
+    precision = own_precision + 1.0 / prior_sd**2
+    estimate = (own * own_precision + prior_mean / prior_sd**2) / precision
+    half = Z90 / np.sqrt(precision)
+    held = pl.when(pl.Series(scored)).then(pl.lit(None, pl.String)).otherwise(pl.lit("not scored"))
+    demand = true_demand(truth, first, horizon).with_columns(held.alias("hold_reason"))
+    informed = demand.with_columns(
+        pl.Series("elasticity", estimate),
+        pl.Series("elasticity_lo", estimate - half),
+        pl.Series("elasticity_hi", estimate + half),
+    )
+    arms = {
+        "cautious": demand.join(seen, on="product_id", how="left"),
+        "floor": informed.join(seen, on="product_id", how="left"),
+        "floor_no_trust": informed,
+    }
+    out = {}
+    for name, table in arms.items():
+        totals, _ = profit_capture(
+            recommend(products, table, cfg), products, truth, first, horizon, cfg, seen
+        )
+        out[name] = {key: totals[key] for key in CAPTURES}
+    return out
+
+
+def median_captures(per_seed: list[dict]) -> dict:
+    """`capture_reach`'s figures, the median over the seeds of each."""
+    return {
+        arm: {
+            key: _rounded(np.median(values)) if (values := _present(per_seed, arm, key)) else None
+            for key in CAPTURES
+        }
+        for arm in per_seed[0]
+    }
+
+
+def _present(per_seed: list[dict], arm: str, key: str) -> list[float]:
+    return [s[arm][key] for s in per_seed if s[arm][key] is not None]
+
+
+def _rounded(value: object) -> float | None:
+    """A figure rounded for the JSON; an infinite or undefined one as null."""
+    number = finite(float(value))  # type: ignore[arg-type]
+    return None if number is None else round(number, 3)
