@@ -82,6 +82,11 @@ class ModelConfig:
             either way, so demand never rises with price. Bidirectional layers are not offered:
             on whole-history segments a backward pass reads the future of every origin (README,
             "Why no bidirectional layers").
+        local_level_days: 0 (default): off. N > 0: the head also reads, at each origin, the
+            mean of the last N in-stock days' scaled log units at the reference price (inside
+            the segment the network reads), through a per-product, per-horizon weight learned
+            from 0: a direct path for the recent level, which the recurrent state otherwise has
+            to carry (products whose demand trends are forecast late). At most segment_days.
         seed: random seed for weight initialisation and dropout.
     """
 
@@ -104,6 +109,7 @@ class ModelConfig:
     layers: int = 1
     dropout: float = 0.0
     decoder: str = "head"
+    local_level_days: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -126,6 +132,11 @@ class ModelConfig:
         _check(1 <= self.layers <= 3, "model.layers", "must be between 1 and 3")
         _check(0 <= self.dropout < 1, "model.dropout", "must be >= 0 and below 1")
         _check(self.decoder in ("head", "seq2seq"), "model.decoder", "must be 'head' or 'seq2seq'")
+        _check(
+            0 <= self.local_level_days <= self.segment_days,
+            "model.local_level_days",
+            "must be >= 0 (0: off) and at most model.segment_days",
+        )
         _check(0 < self.learning_rate < 1, "model.learning_rate", "must be in (0, 1)")
         _check(self.segments_per_batch >= 1, "model.segments_per_batch", "must be at least 1")
         _check(

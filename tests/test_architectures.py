@@ -28,8 +28,16 @@ OPTIONS = {
     "layers2": {"layers": 2},
     "dropout": {"dropout": 0.3},
     "seq2seq": {"decoder": "seq2seq"},
+    "local_level": {"local_level_days": 21},
     # With promo_lift the decoder reads the planned promotions too.
-    "all": {"cell": "gru", "layers": 3, "dropout": 0.2, "decoder": "seq2seq", "promo_lift": True},
+    "all": {
+        "cell": "gru",
+        "layers": 3,
+        "dropout": 0.2,
+        "decoder": "seq2seq",
+        "promo_lift": True,
+        "local_level_days": 21,
+    },
 }
 
 
@@ -114,6 +122,8 @@ def test_forecasts_read_nothing_after_their_origin(world_panel, name) -> None:
     cfg = dataclasses.replace(CFG, **OPTIONS.get(name, {}))
     _, panel = world_panel
     net = model.build_net(2, cfg)
+    if cfg.local_level_days:  # its weight starts at 0: give the recent level a say
+        net.level_coef.assign(np.ones(net.level_coef.shape, "float32"))
     inputs = _latest_inputs(panel.select(np.array([0, 1])), cfg)
     t, k = 40, cfg.horizon
     later = {key: value.copy() for key, value in inputs.items()}
@@ -125,6 +135,24 @@ def test_forecasts_read_nothing_after_their_origin(world_panel, name) -> None:
     before, after = ops.convert_to_numpy(net(inputs)), ops.convert_to_numpy(net(later))
     np.testing.assert_allclose(after[:, :, : t + 1], before[:, :, : t + 1], rtol=0, atol=1e-6)
     assert not np.allclose(after[:, :, t + 1 :], before[:, :, t + 1 :])
+
+
+def test_the_window_level_is_the_mean_of_the_last_good_days() -> None:
+    rng = np.random.default_rng(2)
+    history = rng.normal(size=(2, 3, 30, 6)).astype("float32")
+    history[..., 1] = rng.uniform(size=(2, 3, 30)) < 0.2  # stockout
+    history[..., 2] = rng.uniform(size=(2, 3, 30)) < 0.9  # observed
+    history[0, 0, :12, 2] = 0.0  # nothing observed yet: no level
+    elasticity = np.array([-1.5, -0.5, -2.0], "float32")
+    got = ops.convert_to_numpy(model.layers.window_level(history, elasticity, 7))
+    good = history[..., 2] * (1 - history[..., 1])
+    at_ref = history[..., 0] - elasticity[None, :, None] * history[..., 3]
+    for s, p, t in np.ndindex(2, 3, 30):
+        days = slice(max(0, t - 6), t + 1)
+        n = good[s, p, days].sum()
+        want = (at_ref[s, p, days] * good[s, p, days]).sum() / n if n else 0.0
+        assert got[s, p, t] == pytest.approx(want, abs=1e-5)
+    assert (got[0, 0, :12] == 0).all()
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru"])
@@ -227,6 +255,7 @@ def test_every_option_is_saved_and_a_change_retrains(world_panel, tmp_path) -> N
     net, meta = model.load(folder, cfg)
     assert meta["format"] == model.ARTEFACT_FORMAT == 4
     assert (net.cell, net.n_layers, net.dropout, net.decoder) == ("gru", 3, 0.2, "seq2seq")
+    assert net.local_level_days == 21
     assert len(net.encoder) == 3 and isinstance(net.decoder_cell, model.PerProductGRU)
     ids, ok = list(small.product_ids), np.ones(3, bool)
     versions = pl.DataFrame(
@@ -235,7 +264,11 @@ def test_every_option_is_saved_and_a_change_retrains(world_panel, tmp_path) -> N
     )  # fmt: skip
     plan = registry.plan_training(ids, ok, versions, small.end, 7, False, small, cfg)
     assert plan == ([], {str(folder): ids})
-    for key, value in (("cell", "lstm"), ("layers", 2), ("dropout", 0.0), ("decoder", "head")):
+    changes = (
+        ("cell", "lstm"), ("layers", 2), ("dropout", 0.0), ("decoder", "head"),
+        ("local_level_days", 0),
+    )  # fmt: skip
+    for key, value in changes:
         other = dataclasses.replace(cfg, **{key: value})
         with pytest.raises(model.ModelArtefactError, match=f"{key}="):
             model.load(folder, other)
@@ -249,6 +282,19 @@ def test_every_option_is_saved_and_a_change_retrains(world_panel, tmp_path) -> N
     assert registry.plan_training(ids, ok, versions, small.end, 7, False, small, cfg) == (ids, {})
 
 
+def test_an_artefact_older_than_the_local_level_reads_as_without_it(world_panel, tmp_path):
+    _, panel = world_panel
+    cfg = dataclasses.replace(CFG, epochs=1)
+    folder = tmp_path / "shard-000"
+    registry.train_shard(panel.select(np.arange(2)), cfg, folder)
+    meta = json.loads((folder / model.META_FILE).read_text())
+    del meta["model_config"]["local_level_days"]
+    (folder / model.META_FILE).write_text(json.dumps(meta))
+    model.load(folder, cfg)
+    with pytest.raises(model.ModelArtefactError, match="local_level_days=0"):
+        model.load(folder, dataclasses.replace(cfg, local_level_days=28))
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
@@ -258,6 +304,8 @@ def test_every_option_is_saved_and_a_change_retrains(world_panel, tmp_path) -> N
         ("dropout", 1.0, "below 1"),
         ("dropout", -0.1, ">= 0"),
         ("decoder", "bidirectional", "must be 'head' or 'seq2seq'"),
+        ("local_level_days", -1, "at most model.segment_days"),
+        ("local_level_days", 129, "at most model.segment_days"),
     ],
 )
 def test_bad_options_are_refused_naming_the_key(key, value, message) -> None:

@@ -30,6 +30,7 @@ OPTIONS: dict[str, dict[str, object]] = {
     "layers3": {"layers": 3},
     "dropout": {"dropout": 0.2},
     "seq2seq": {"decoder": "seq2seq"},
+    "local_level": {"local_level_days": 28},
 }
 
 
@@ -72,7 +73,7 @@ def _options(n_products: int, days: int, cfg: ModelConfig, repeats: int, default
 
 def _cfg(cfg: ModelConfig) -> dict:
     keys = ("horizon", "hidden_units", "segment_days", "epochs", "validation_days", "elasticity")
-    keys += ("cell", "layers", "dropout", "decoder")
+    keys += ("cell", "layers", "dropout", "decoder", "local_level_days")
     return {k: getattr(cfg, k) for k in keys}
 
 

@@ -7,11 +7,14 @@ k = 1..K the model predicts
     log E[units_{t+k}] = level_p + bias_{p,k} + W_{p,k} . h_{p,t}          (history, via the LSTM)
                          + V_p . calendar_{t+k} + promo_p * promo_{t+k}     (known in advance)
                          + elasticity_p * log(price_{t+k} / ref_price_p)    (the price response)
+                         [+ U_{p,k} * m_{p,t}]                              (model.local_level_days)
 
-with elasticity_p = -softplus(theta_p) <= 0 by construction. The loss is the Poisson negative
-log-likelihood (it handles zeros), stockout days are masked out (their sales are censored), and each
-product's loss is its own mean, summed over products: with Adam (element-wise) every product trains
-exactly as it would alone. Nothing outside this package (and the naive benchmark baseline,
+with elasticity_p = -softplus(theta_p) <= 0 by construction, and m_{p,t} the mean of the last N
+in-stock days' scaled log units at the reference price up to t (`layers.window_level`), where
+`model.local_level_days` = N > 0. The loss is the Poisson negative log-likelihood (it handles
+zeros), stockout days are masked out (their sales are censored), and each product's loss is its
+own mean, summed over products: with Adam (element-wise) every product trains exactly as it would
+alone. Nothing outside this package (and the naive benchmark baseline,
 `pipeline.bench.naive`) imports keras or tensorflow.
 
 h_{p,t} is the state at origin t of the top of `model.layers` stacked per-product LSTM (or GRU,

@@ -34,8 +34,10 @@ ARCHITECTURE_KEYS = (
     "layers",
     "dropout",
     "decoder",
+    "local_level_days",
 )
 META_FILE = "meta.json"
+_DEFAULTS = dataclasses.asdict(ModelConfig())
 
 
 class ModelArtefactError(UserError, RuntimeError):
@@ -113,9 +115,11 @@ def check_artefact(folder: Path, cfg: ModelConfig) -> dict:
             f"{ARTEFACT_FORMAT}: run `pricing retrain`"
         )
     for key in ARCHITECTURE_KEYS:
-        if saved.get(key) != getattr(cfg, key):
+        # A key newer than the artefact: it was made before the option, as with its default.
+        was = saved.get(key, _DEFAULTS[key])
+        if was != getattr(cfg, key):
             raise ModelArtefactError(
-                f"model artefact {folder} was trained with {key}={saved.get(key)}, config says "
+                f"model artefact {folder} was trained with {key}={was}, config says "
                 f"{getattr(cfg, key)}: run `pricing retrain`"
             )
     return meta

@@ -37,6 +37,7 @@ class DemandNet(keras.Model):
         dropout: float = 0.0,
         decoder: str = "head",
         seed: int = 0,
+        local_level_days: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -44,6 +45,7 @@ class DemandNet(keras.Model):
         self.promo_lift = promo_lift
         self.cell, self.n_layers, self.dropout, self.decoder = cell, layers, dropout, decoder
         self.seed = seed
+        self.local_level_days = local_level_days
         p, h, k = n_products, units, horizon
         # Stacked layers, each reading the sequence of states of the one below.
         self.encoder = [CELLS[cell](n_products, units) for _ in range(layers)]
@@ -55,6 +57,8 @@ class DemandNet(keras.Model):
         zeros = keras.initializers.Zeros()
         self.head = self.add_weight(shape=(p, h, k), initializer=_uniform(0.05), name="head")
         self.head_bias = self.add_weight(shape=(p, k), initializer=zeros, name="head_bias")
+        if local_level_days > 0:  # the recent level's weight per horizon day, from 0
+            self.level_coef = self.add_weight(shape=(p, k), initializer=zeros, name="level")
         self.calendar_coef = self.add_weight(shape=(p, N_CALENDAR), initializer=zeros, name="cal")
         # Lift of a promotion beyond its price cut (display, feature); trained only when the
         # config asks for it, since it competes with the elasticity for the same variation.
@@ -112,6 +116,9 @@ class DemandNet(keras.Model):
         else:
             from_history = ops.einsum("splh,phk->splk", x, self.head)
         from_history = from_history + self.head_bias[None, :, None]
+        if self.local_level_days > 0:
+            recent = window_level(inputs["history"], self.elasticity(), self.local_level_days)
+            from_history = from_history + recent[..., None] * self.level_coef[None, :, None, :]
         known = ops.einsum("sjc,pc->spj", inputs["calendar"], self.calendar_coef)
         known = known + inputs["promo"] * self.promo_coef[None, :, None]
         ahead = _shift_horizon(known, seg_len, self.horizon)
@@ -165,7 +172,27 @@ class DemandNet(keras.Model):
             "dropout": self.dropout,
             "decoder": self.decoder,
             "seed": self.seed,
+            "local_level_days": self.local_level_days,
         }
+
+
+def window_level(history, elasticity, days: int):
+    """[S, P, L] at each origin, the mean of the last `days` days' scaled log units at the
+    reference price over the in-stock, observed days among them (0 where there are none).
+
+    The window reads days <= the origin inside the segment (fewer at its start); the price
+    effect is taken out as the encoder's inputs take it out (`DemandNet.encoder_inputs`).
+    """
+    good = history[..., 2] * (1.0 - history[..., 1])
+    units = (history[..., 0] - elasticity[None, :, None] * history[..., 3]) * good
+    total, count = ops.cumsum(units, axis=2), ops.cumsum(good, axis=2)
+    seg_len = ops.shape(history)[2]
+    # The running sums `days` days earlier: shifted right by `days`, zeros before the segment.
+    pad = ops.zeros_like(ops.repeat(total[:, :, :1], days, axis=2))
+    total_before = ops.concatenate([pad, total], axis=2)[:, :, :seg_len]
+    count_before = ops.concatenate([pad, count], axis=2)[:, :, :seg_len]
+    n = count - count_before
+    return ops.where(n > 0, (total - total_before) / ops.maximum(n, 1.0), 0.0)
 
 
 def _shift_horizon(per_day, seg_len, horizon: int):
@@ -202,6 +229,7 @@ def build_net(n_products: int, cfg: ModelConfig) -> DemandNet:
         dropout=cfg.dropout,
         decoder=cfg.decoder,
         seed=cfg.seed,
+        local_level_days=cfg.local_level_days,
     )
     seg, k = 2, cfg.horizon
     net(

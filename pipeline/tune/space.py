@@ -1,10 +1,11 @@
 """The search space of `pricing tune`: which `[model]` options a trial varies, and over what.
 
-The architecture options (`cell`, `layers`, `dropout`, `decoder`) join the search only where
-`ModelConfig` has them, so the space follows the forecaster as it grows. Every range is widened
-to hold the configuration the study starts from (its trial 0), so that configuration is always
-a point of the space. Floats are rounded (learning rate to 3 significant digits, dropout to a
-multiple of 0.05) so the configuration a trial scores is exactly the one it prints.
+The architecture options (`cell`, `layers`, `dropout`, `decoder`, `local_level_days`) join the
+search only where `ModelConfig` has them, so the space follows the forecaster as it grows. Every
+range is widened to hold the configuration the study starts from (its trial 0), so that
+configuration is always a point of the space. Floats are rounded (learning rate to 3 significant
+digits, dropout to a multiple of 0.05) so the configuration a trial scores is exactly the one it
+prints.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ _OPTIONS = (
     Dimension("layers", "int", low=1, high=3),
     Dimension("dropout", "float", low=0.0, high=0.5, step=0.05),
     Dimension("decoder", "choice", choices=("head", "seq2seq")),
+    Dimension("local_level_days", "choice", choices=(0, 28, 56)),
     Dimension("hidden_units", "int", low=8, high=128, log=True),
     Dimension("learning_rate", "float", low=0.003, high=0.2, log=True),
     Dimension("segment_days", "choice", choices=(64, 128, 256)),
