@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import numpy as np
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -100,6 +101,45 @@ def test_history_bound_combines_own_errors_with_the_truths_spread(result):
     assert 0 < bound["mae_bound"] <= 0.6745 * bound["prior_sd"] * 1.1
     assert bound["mae_bound"] <= 0.6745 * bound["median_se"] * 1.1
     assert 0.5 < bound["prior_sd"] < 1.2  # demo truths: uniform on -3.5..-0.5 (sd 0.87)
+
+
+def test_the_posterior_median_uses_the_law_the_truths_were_drawn_from():
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(-3.5, -0.5, 400)
+    nan = np.full(400, np.nan)
+
+    def median_error(se: float, centre=nan, spread=nan) -> float:
+        errors = floors.posterior_median_errors(
+            truth, np.full(400, se), (-3.5, -0.5), centre, spread, 50, rng
+        )
+        return float(np.median(errors, axis=1).mean())
+
+    assert median_error(0.01) < 0.01
+    # Told the prior's shape (uniform), the best estimate beats the normal-prior posterior mean
+    # of the same spread (0.6745 posterior sd) where its own error is large.
+    post = 1 / np.sqrt(1 / 0.45**2 + 1 / (3 / np.sqrt(12)) ** 2)
+    assert median_error(0.45) < 0.6745 * post
+    # Without information it is the prior's median; a tight cluster around the truth beats it.
+    assert median_error(np.inf) == pytest.approx(np.median(np.abs(truth + 2.0)), rel=0.01)
+    assert median_error(np.inf, truth + 0.05, np.full(400, 0.1)) < 0.12
+
+
+def test_the_bound_is_the_median_over_products():
+    """Three products of five known almost exactly, two not at all: the median product's error
+    is small, whatever the unknown two's."""
+    n = 500
+    rows = pl.DataFrame(
+        {
+            "seed": np.repeat([0, 1], n // 2),
+            "category": np.tile(["a", "b"], n // 2),
+            "truth": np.random.default_rng(0).uniform(-3.5, -0.5, n),
+            "se": np.where(np.arange(n) % 5 < 3, 0.01, np.inf),
+            "prior_low": -3.5, "prior_high": -0.5, "prior_centre": np.nan, "prior_sd": np.nan,
+        }
+    )  # fmt: skip
+    bound = floors.history_bound(rows, "se")
+    assert bound["products"] == n
+    assert bound["mae_bound"] < 0.05
 
 
 def test_the_oracle_bound_is_a_floor_under_the_regressions(result):

@@ -141,6 +141,7 @@ def _one_world(
             "dispersion": market.dispersion,
             "history_days": (history.observed & ~history.stockout).sum(axis=1),
             "oracle_se": oracle_se,
+            **floors.elasticity_law(world, groups),
         }
     )
     frames = []
