@@ -67,7 +67,8 @@ def test_the_space_searches_every_option_model_config_has_and_holds_the_base():
     space = sp.search_space(base, max_epochs=60)
     names = [dim.name for dim in space]
     fields = sp.model_options()
-    wanted = ["cell", "layers", "dropout", "decoder", "local_level_days", "hidden_units"]
+    wanted = ["cell", "layers", "dropout", "decoder", "local_level_days", "hidden_units",
+              "learning_rate"]  # fmt: skip
     assert [n for n in wanted if n in fields] == [n for n in names if n in wanted]
     assert {"hidden_units", "learning_rate", "segment_days", "epochs"} <= set(names) <= fields
     dims = {dim.name: dim for dim in space}

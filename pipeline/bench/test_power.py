@@ -127,7 +127,9 @@ def _one_world(
     events = [mk.draw_events(market, state, day, rng) for day in days]
     history = build_panel(world.sales, ids, first)
     moved_before = np.isin(identification(history), [IDENTIFIED_REGULAR, IDENTIFIED_BOTH])
-    scored = floors.scored_products(moved_before, history.n_observed)
+    scored = floors.scored_products(
+        moved_before, history.n_observed, world.truth.sort("product_id")
+    )
     oracle_se = floors.oracle_se(market, history, floors.lift_spread(market, groups))
     products_frame = pl.DataFrame(
         {
