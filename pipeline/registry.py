@@ -253,7 +253,7 @@ def _current(folder: Path, meta: dict, panel: Panel | None, cfg: ModelConfig | N
     if cfg is None:
         return Path(folder, model.MODEL_FILE).is_file()
     try:
-        model.check_artefact(folder, cfg)
+        model.check_artefact(folder, cfg, meta)
     except model.ModelArtefactError:
         return False
     return not _drifted(meta, panel, cfg.drift_ratio)

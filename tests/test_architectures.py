@@ -144,9 +144,9 @@ def test_the_window_level_is_the_mean_of_the_last_good_days() -> None:
     history[..., 2] = rng.uniform(size=(2, 3, 30)) < 0.9  # observed
     history[0, 0, :12, 2] = 0.0  # nothing observed yet: no level
     elasticity = np.array([-1.5, -0.5, -2.0], "float32")
-    got = ops.convert_to_numpy(model.layers.window_level(history, elasticity, 7))
     good = history[..., 2] * (1 - history[..., 1])
     at_ref = history[..., 0] - elasticity[None, :, None] * history[..., 3]
+    got = ops.convert_to_numpy(model.layers.window_level(at_ref, good, 7))
     for s, p, t in np.ndindex(2, 3, 30):
         days = slice(max(0, t - 6), t + 1)
         n = good[s, p, days].sum()

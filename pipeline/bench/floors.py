@@ -33,12 +33,12 @@ import polars as pl
 from pipeline.arrays import Z90
 from pipeline.config import ModelConfig, PricingConfig
 from pipeline.evaluate.capture import profit_capture, true_demand
-from pipeline.evaluate.figures import finite
+from pipeline.evaluate.figures import median, rounded
 from pipeline.features import Panel, price_seen_range
 from pipeline.pricing import recommend
-from pipeline.synth import World
+from pipeline.synth import World, WorldSpec
 from pipeline.synth import market as mk
-from pipeline.synth.demand import daily_mean
+from pipeline.synth.demand import as_days, daily_mean
 
 # The capture figures `capture_reach` reports for each arm (`evaluate.capture.profit_capture`).
 CAPTURES = ("capture", "capture_priced", "capture_cautious")
@@ -50,8 +50,20 @@ def lift_spread(market: mk.Market, groups: np.ndarray) -> np.ndarray:
     lift = market.demand.promo_lift
     if lift is None:
         return np.zeros(len(groups))
-    frame = pl.DataFrame({"group": groups, "log_lift": np.log1p(lift)})
-    return frame.select(pl.col("log_lift").std(ddof=0).over("group"))["log_lift"].to_numpy()
+    return by_group(groups, np.log1p(lift), ddof=0)[1]
+
+
+def by_group(
+    groups: np.ndarray, values: np.ndarray, ddof: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """[P] each product's group mean and standard deviation of `values` (0 where a group has
+    too few products for one)."""
+    frame = pl.DataFrame({"group": groups, "value": values})
+    over = frame.select(
+        pl.col("value").mean().over("group").alias("mean"),
+        pl.col("value").std(ddof=ddof).over("group").fill_null(0.0).alias("sd"),
+    )
+    return over["mean"].to_numpy(), over["sd"].to_numpy()
 
 
 def oracle_se(market: mk.Market, history: Panel, lift_spread: np.ndarray) -> np.ndarray:
@@ -66,9 +78,8 @@ def oracle_se(market: mk.Market, history: Panel, lift_spread: np.ndarray) -> np.
     noise's dispersion are given, so no real estimator does better. Days the product was on
     sale and in stock only (a stockout caps sales).
     """
-    days = np.datetime64(history.start, "D") + np.arange(history.n_days)
     price = history.price.astype(np.float64)
-    mean = daily_mean(market.demand, days, price, history.promo)
+    mean = daily_mean(market.demand, as_days(history.dates()), price, history.promo)
     good = history.observed & ~history.stockout & (mean > 0)
     # Each day's information weight: (d mu / d log mu)^2 / variance.
     weight = np.where(good, mean / (1.0 + market.dispersion[:, None] * mean), 0.0)
@@ -142,9 +153,9 @@ def history_bound(rows: pl.DataFrame, se_column: str = "se", draws: int = 200) -
     se, prior, mae = np.median(np.asarray(per_seed), axis=0)
     return {
         "products": rows.height,
-        "median_se": _rounded(se),
-        "prior_sd": _rounded(prior),
-        "mae_bound": _rounded(mae),
+        "median_se": rounded(se),
+        "prior_sd": rounded(prior),
+        "mae_bound": rounded(mae),
     }
 
 
@@ -172,7 +183,7 @@ def posterior_median_errors(
     known = np.isfinite(se)
     sd = np.where(known, se, 1.0)
     own = truth[:, None] + rng.normal(size=(truth.size, draws)) * sd[:, None]
-    median = np.empty_like(own)
+    best = np.empty_like(own)
     for part in np.array_split(np.arange(truth.size), max(1, truth.size // 64)):
         # [products, draws, grid] at a time: a few hundred MB at most
         log_post = log_prior[part, None, :] - np.where(
@@ -183,26 +194,23 @@ def posterior_median_errors(
         post = np.exp(log_post - log_post.max(axis=-1, keepdims=True))
         cdf = np.cumsum(post, axis=-1)
         index = (cdf < 0.5 * cdf[..., -1:]).sum(axis=-1)
-        median[part] = grid[np.minimum(index, grid.size - 1)]
-    return np.abs(median - truth[:, None]).T
+        best[part] = grid[np.minimum(index, grid.size - 1)]
+    return np.abs(best - truth[:, None]).T
 
 
-def elasticity_law(world: World, groups: np.ndarray) -> dict[str, np.ndarray]:
+def elasticity_law(
+    spec: WorldSpec, groups: np.ndarray, elasticity: np.ndarray
+) -> dict[str, np.ndarray]:
     """Per product, the law its world drew its true elasticity from (`synth.truth`): uniform on
     the scenario's range, or, where elasticities cluster by category, around the category's mean
-    (the mean and spread of its products' truths) inside that range."""
-    low, high = world.spec.elasticity
+    (the mean and spread of its products' true `elasticity`) inside that range."""
+    low, high = spec.elasticity
     n = len(groups)
     law = {"prior_low": np.full(n, low), "prior_high": np.full(n, high)}
-    if not world.spec.elasticity_by_category:
+    if not spec.elasticity_by_category:
         return law | {"prior_centre": np.full(n, np.nan), "prior_sd": np.full(n, np.nan)}
-    truth = world.truth.sort("product_id")["elasticity"]
-    frame = pl.DataFrame({"group": groups, "e": truth})
-    over = frame.select(
-        pl.col("e").mean().over("group").alias("centre"),
-        pl.col("e").std().over("group").fill_null(0.0).alias("sd"),
-    )
-    return law | {"prior_centre": over["centre"].to_numpy(), "prior_sd": over["sd"].to_numpy()}
+    centre, spread = by_group(groups, elasticity)
+    return law | {"prior_centre": centre, "prior_sd": spread}
 
 
 def scored_products(
@@ -250,15 +258,12 @@ def capture_reach(
     first = world.sales["ds"].max() + dt.timedelta(days=1)
     seen = price_seen_range(world.sales)
     true_e = market.demand.elasticity
-    frame = pl.DataFrame({"group": products["category"], "e": true_e})
-    prior_mean = frame.select(pl.col("e").mean().over("group"))["e"].to_numpy()
-    prior_sd = np.maximum(
-        frame.select(pl.col("e").std().over("group"))["e"].fill_null(0.0).to_numpy(), 1e-6
-    )
-    own_precision = np.where(np.isfinite(se), 1.0 / np.where(np.isfinite(se), se, 1.0) ** 2, 0.0)
-    own = true_e + np.random.default_rng(10_000 + seed).normal(size=true_e.size) * np.where(
-        np.isfinite(se), se, 0.0
-    )
+    prior_mean, prior_sd = by_group(products["category"].to_numpy(), true_e)
+    prior_sd = np.maximum(prior_sd, 1e-6)
+    known = np.isfinite(se)
+    sd = np.where(known, se, 0.0)
+    own_precision = np.where(known, 1.0 / np.where(known, sd, 1.0) ** 2, 0.0)
+    own = true_e + np.random.default_rng(10_000 + seed).normal(size=true_e.size) * sd
     precision = own_precision + 1.0 / prior_sd**2
     estimate = (own * own_precision + prior_mean / prior_sd**2) / precision
     half = Z90 / np.sqrt(precision)
@@ -286,19 +291,6 @@ def capture_reach(
 def median_captures(per_seed: list[dict]) -> dict:
     """`capture_reach`'s figures, the median over the seeds of each."""
     return {
-        arm: {
-            key: _rounded(np.median(values)) if (values := _present(per_seed, arm, key)) else None
-            for key in CAPTURES
-        }
+        arm: {key: rounded(median(s[arm][key] for s in per_seed)) for key in CAPTURES}
         for arm in per_seed[0]
     }
-
-
-def _present(per_seed: list[dict], arm: str, key: str) -> list[float]:
-    return [s[arm][key] for s in per_seed if s[arm][key] is not None]
-
-
-def _rounded(value: object) -> float | None:
-    """A figure rounded for the JSON; an infinite or undefined one as null."""
-    number = finite(float(value))  # type: ignore[arg-type]
-    return None if number is None else round(number, 3)

@@ -43,7 +43,7 @@ import polars as pl
 from pipeline.arrays import Z90
 from pipeline.bench import floors
 from pipeline.config import PricingConfig
-from pipeline.evaluate.figures import finite
+from pipeline.evaluate.figures import percent, rounded
 from pipeline.features import build_panel, calendar_features
 from pipeline.pricing.reach import reach_width
 from pipeline.simulate.loop import SimConfig, world_of
@@ -143,7 +143,7 @@ def _one_world(
             "dispersion": market.dispersion,
             "history_days": (history.observed & ~history.stockout).sum(axis=1),
             "oracle_se": oracle_se,
-            **floors.elasticity_law(world, groups),
+            **floors.elasticity_law(world.spec, groups, market.demand.elasticity),
         }
     )
     frames = []
@@ -242,10 +242,7 @@ def _summary(rows: pl.DataFrame, cfg: PricingConfig) -> list[dict]:
 
 def _number(value: object) -> object:
     """Floats rounded for the JSON; an infinite or undefined one (no test) as null."""
-    if not isinstance(value, float):
-        return value
-    number = finite(value)
-    return None if number is None else round(number, 3)
+    return rounded(value) if isinstance(value, float) else value
 
 
 def table(result: dict) -> str:
@@ -288,12 +285,8 @@ def table(result: dict) -> str:
     for arm, label in labels.items():
         figures = result["capture_reach"][arm]
         lines.append(
-            f"engine {label}: capture {_percent(figures['capture'])}, on the estimate "
-            f"{_percent(figures['capture_priced'])}, against the cautious oracle "
-            f"{_percent(figures['capture_cautious'])}"
+            f"engine {label}: capture {percent(figures['capture'])}, on the estimate "
+            f"{percent(figures['capture_priced'])}, against the cautious oracle "
+            f"{percent(figures['capture_cautious'])}"
         )
     return "\n".join(lines)
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"

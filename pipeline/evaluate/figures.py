@@ -15,6 +15,12 @@ def finite(value: object) -> float | None:
     return number if np.isfinite(number) else None
 
 
+def rounded(value: object, digits: int = 3) -> float | None:
+    """`value` rounded for a JSON figure, or None when it is missing or not finite."""
+    number = finite(value)
+    return None if number is None else round(number, digits)
+
+
 def median(values: Iterable[object]) -> float | None:
     """Median of the finite values, or None when there are none."""
     numbers = [v for v in (finite(x) for x in values) if v is not None]

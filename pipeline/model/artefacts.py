@@ -97,8 +97,10 @@ def _check_intact(model_file: Path) -> None:
         )
 
 
-def check_artefact(folder: Path, cfg: ModelConfig) -> dict:
+def check_artefact(folder: Path, cfg: ModelConfig, meta: dict | None = None) -> dict:
     """The artefact's metadata, if it is complete and was made by this format and model shape.
+
+    `meta`: its metadata where the caller has already read it (read here otherwise).
 
     Raises:
         ModelArtefactError: missing or damaged files, another artefact format, or another shape
@@ -107,7 +109,7 @@ def check_artefact(folder: Path, cfg: ModelConfig) -> dict:
     if not (folder / META_FILE).is_file() or not (folder / MODEL_FILE).is_file():
         raise ModelArtefactError(f"model artefact {folder} is incomplete: run `pricing retrain`")
     _check_intact(folder / MODEL_FILE)
-    meta = read_meta(folder)
+    meta = read_meta(folder) if meta is None else meta
     saved = meta.get("model_config", {})
     if meta.get("format") != ARTEFACT_FORMAT:
         raise ModelArtefactError(

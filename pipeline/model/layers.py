@@ -93,7 +93,7 @@ class DemandNet(keras.Model):
         price). Prices therefore reach the forecast only through the elasticity term, which keeps
         the elasticity identified instead of letting the LSTM learn its own price response.
         """
-        good = history[..., 2] * (1.0 - history[..., 1])
+        good = _good(history)
         elasticity = self.elasticity()[None, :, None]
         units = history[..., 0] - elasticity * history[..., 3] * good
         return ops.concatenate([units[..., None], history[..., 1:3], history[..., 5:]], axis=-1)
@@ -101,6 +101,7 @@ class DemandNet(keras.Model):
     def baseline(self, inputs, training: bool = False):
         """Log expected units at the reference price: [S, P, L, K]."""
         x = self.encoder_inputs(inputs["history"])
+        at_reference = x[..., 0]  # the encoder's units, before any dropout
         step_seed = None
         if training and self.seed_generator is not None:
             step_seed = self.seed_generator.next()
@@ -117,7 +118,8 @@ class DemandNet(keras.Model):
             from_history = ops.einsum("splh,phk->splk", x, self.head)
         from_history = from_history + self.head_bias[None, :, None]
         if self.local_level_days > 0:
-            recent = window_level(inputs["history"], self.elasticity(), self.local_level_days)
+            good = _good(inputs["history"])
+            recent = window_level(at_reference, good, self.local_level_days)
             from_history = from_history + recent[..., None] * self.level_coef[None, :, None, :]
         known = ops.einsum("sjc,pc->spj", inputs["calendar"], self.calendar_coef)
         known = known + inputs["promo"] * self.promo_coef[None, :, None]
@@ -176,17 +178,20 @@ class DemandNet(keras.Model):
         }
 
 
-def window_level(history, elasticity, days: int):
-    """[S, P, L] at each origin, the mean of the last `days` days' scaled log units at the
-    reference price over the in-stock, observed days among them (0 where there are none).
+def _good(history):
+    """[S, P, L] 1 on observed, in-stock days (whose units say what demand was), else 0."""
+    return history[..., 2] * (1.0 - history[..., 1])
 
-    The window reads days <= the origin inside the segment (fewer at its start); the price
-    effect is taken out as the encoder's inputs take it out (`DemandNet.encoder_inputs`).
+
+def window_level(units, good, days: int):
+    """[S, P, L] at each origin, the mean of `units` ([S, P, L]: the encoder's scaled log units
+    at the reference price) over the `good` days among the last `days` (0 where there are none).
+
+    The window reads days <= the origin inside the segment (fewer at its start).
     """
-    good = history[..., 2] * (1.0 - history[..., 1])
-    units = (history[..., 0] - elasticity[None, :, None] * history[..., 3]) * good
+    units = units * good
     total, count = ops.cumsum(units, axis=2), ops.cumsum(good, axis=2)
-    seg_len = ops.shape(history)[2]
+    seg_len = ops.shape(units)[2]
     # The running sums `days` days earlier: shifted right by `days`, zeros before the segment.
     pad = ops.zeros_like(ops.repeat(total[:, :, :1], days, axis=2))
     total_before = ops.concatenate([pad, total], axis=2)[:, :, :seg_len]
